@@ -1,0 +1,32 @@
+/*
+ * strset.h - an immutable set of strings for rule lookups.
+ *
+ * Built once when a pipeline loads; queried per lead. Membership ignores
+ * ASCII case (members are stored folded to lower case). Open addressing over
+ * xxhash (XXH3) of the folded bytes, so a lookup is one hash and usually one
+ * compare.
+ *
+ * Threads: building is single-threaded; once built, lookups from any number
+ * of threads are safe.
+ */
+#ifndef LP_STRSET_H
+#define LP_STRSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lp_strset lp_strset;
+
+lp_strset *lp_strset_new(void);
+void lp_strset_free(lp_strset *s);
+
+/* Adds a member (copied). Returns 0, or -1 on allocation failure. */
+int lp_strset_add(lp_strset *s, const char *str, size_t len);
+
+/* True when str (len bytes) is a member, ignoring ASCII case. */
+bool lp_strset_has(const lp_strset *s, const char *str, size_t len);
+
+size_t lp_strset_count(const lp_strset *s);
+
+#endif
