@@ -1,0 +1,486 @@
+/*
+ * codec.c - the specialised Avro codec of the lead, and the avro-c generic
+ * baseline it is measured and checked against. See codec.h for the contract.
+ *
+ * The hot path (lp_codec_decode_lead / lp_codec_encode_lead) makes no call
+ * into avro-c and allocates nothing per field: the decoder borrows strings
+ * from the input and takes at most one arena block per list or map block;
+ * the encoder reserves an upper bound once and then writes through a raw
+ * pointer. Errors are rare, so their formatting lives in a cold helper.
+ */
+#include "codec.h"
+
+#include <avro.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Decoder state: a cursor over the input and where to report failures. */
+typedef struct lp_dec {
+    const uint8_t *p;
+    const uint8_t *end;
+    lp_arena *a;
+    const char *field; /* name of the field being decoded, for messages */
+    char *why;
+    size_t whylen;
+} lp_dec;
+
+/* Every field but lead_id is a union with null. */
+static inline int lp_codec_nullable(int f)
+{
+    return f != LP_F_LEAD_ID;
+}
+
+__attribute__((cold, format(printf, 2, 3))) static lp_err_t dec_fail(lp_dec *d, const char *fmt,
+                                                                    ...)
+{
+    if (d->why && d->whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->why, d->whylen, fmt, ap);
+        va_end(ap);
+    }
+    return LP_E_AVRO_DECODE;
+}
+
+/* Reads a long; names the field when the varint is cut short or too long. */
+static inline lp_err_t dec_long(lp_dec *d, int64_t *out)
+{
+    if (d->p < d->end && *d->p < 0x80) {
+        *out = lp_codec_unzigzag(*d->p++);
+        return LP_OK;
+    }
+    int rc = lp_codec_get_long(&d->p, d->end, out);
+    if (rc == -1)
+        return dec_fail(d, "truncated in field '%s'", d->field);
+    if (rc == -2)
+        return dec_fail(d, "overlong varint in field '%s'", d->field);
+    return LP_OK;
+}
+
+/* Reads a length prefix and checks that many bytes remain. */
+static inline lp_err_t dec_len(lp_dec *d, uint32_t *out)
+{
+    int64_t n = 0;
+    lp_err_t err = dec_long(d, &n);
+    if (err)
+        return err;
+    if (n < 0)
+        return dec_fail(d, "negative length %lld in field '%s'", (long long)n, d->field);
+    if ((uint64_t)n > (uint64_t)(d->end - d->p))
+        return dec_fail(d, "truncated in field '%s'", d->field);
+    if (n > (int64_t)UINT32_MAX)
+        return dec_fail(d, "string of %lld bytes in field '%s'", (long long)n, d->field);
+    *out = (uint32_t)n;
+    return LP_OK;
+}
+
+/* Reads a string or bytes value as a pointer into the input. */
+static inline lp_err_t dec_str(lp_dec *d, lp_str *s)
+{
+    uint32_t n = 0;
+    lp_err_t err = dec_len(d, &n);
+    if (err)
+        return err;
+    s->ptr = (const char *)d->p;
+    s->len = n;
+    d->p += n;
+    return LP_OK;
+}
+
+/* Reads a union branch index; 0 is null, 1 is the value. */
+static inline lp_err_t dec_branch(lp_dec *d, int *present)
+{
+    int64_t b = 0;
+    lp_err_t err = dec_long(d, &b);
+    if (err)
+        return err;
+    if (b != 0 && b != 1)
+        return dec_fail(d, "bad union branch %lld in field '%s'", (long long)b, d->field);
+    *present = (int)b;
+    return LP_OK;
+}
+
+static inline lp_err_t dec_double(lp_dec *d, double *out)
+{
+    if (d->end - d->p < 8)
+        return dec_fail(d, "truncated in field '%s'", d->field);
+    uint64_t u;
+    memcpy(&u, d->p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    memcpy(out, &u, 8);
+    d->p += 8;
+    return LP_OK;
+}
+
+static inline lp_err_t dec_bool(lp_dec *d, int64_t *out)
+{
+    if (d->p == d->end)
+        return dec_fail(d, "truncated in field '%s'", d->field);
+    uint8_t b = *d->p;
+    if (b > 1)
+        return dec_fail(d, "bad boolean %u in field '%s'", b, d->field);
+    d->p++;
+    *out = b;
+    return LP_OK;
+}
+
+/*
+ * Reads the header of one array or map block: its item count (0 ends the
+ * value) and, for negative counts, the block's byte size, which is skipped
+ * over. min_item is the fewest bytes one item can take, used to refuse
+ * counts the remaining input cannot hold before anything is allocated.
+ */
+static lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
+{
+    int64_t n = 0, size = 0;
+    lp_err_t err = dec_long(d, &n);
+    if (err)
+        return err;
+    if (n < 0) {
+        if (n == INT64_MIN)
+            return dec_fail(d, "bad block count in field '%s'", d->field);
+        n = -n;
+        if ((err = dec_long(d, &size)))
+            return err;
+        if (size < 0)
+            return dec_fail(d, "negative block size in field '%s'", d->field);
+    }
+    if ((uint64_t)n > (uint64_t)(d->end - d->p) / min_item || n > (int64_t)UINT32_MAX)
+        return dec_fail(d, "%lld items overrun the input in field '%s'", (long long)n, d->field);
+    *count = (uint32_t)n;
+    return LP_OK;
+}
+
+/*
+ * Grows an arena array from have to have + more elements of size sz. A
+ * single-block value (the common case) costs one allocation and no copy.
+ */
+static void *dec_grow(lp_dec *d, const void *old, size_t have, size_t more, size_t sz)
+{
+    void *p = lp_arena_alloc(d->a, (have + more) * sz);
+    if (p && have)
+        memcpy(p, old, have * sz);
+    return p;
+}
+
+/* Reads an array<string> into an arena list of lp_str. */
+static lp_err_t dec_list(lp_dec *d, lp_val *v)
+{
+    lp_str *items = NULL;
+    uint32_t total = 0, count;
+    lp_err_t err;
+    while ((err = dec_block(d, 1, &count)) == LP_OK && count) {
+        if (count > UINT32_MAX - total)
+            return dec_fail(d, "too many items in field '%s'", d->field);
+        if (!(items = dec_grow(d, items, total, count, sizeof(*items))))
+            return LP_E_NOMEM;
+        for (uint32_t i = 0; i < count; i++)
+            if ((err = dec_str(d, &items[total + i])))
+                return err;
+        total += count;
+    }
+    v->list = items;
+    v->len = total;
+    return err;
+}
+
+/* Reads the custom map<string> into the lead's arena array of lp_kv. */
+static lp_err_t dec_custom(lp_dec *d, lp_lead *l)
+{
+    lp_kv *kv = NULL;
+    uint32_t total = 0, count;
+    lp_err_t err;
+    d->field = "custom";
+    while ((err = dec_block(d, 2, &count)) == LP_OK && count) {
+        if (count > UINT32_MAX - total)
+            return dec_fail(d, "too many items in field 'custom'");
+        if (!(kv = dec_grow(d, kv, total, count, sizeof(*kv))))
+            return LP_E_NOMEM;
+        for (uint32_t i = 0; i < count; i++) {
+            lp_kv *e = &kv[total + i];
+            if ((err = dec_str(d, &e->key)) || (err = dec_str(d, &e->val)))
+                return err;
+        }
+        total += count;
+    }
+    l->custom = kv;
+    l->ncustom = total;
+    return err;
+}
+
+/* Reads the value of field f (after its union branch) into l. */
+static inline lp_err_t dec_value(lp_dec *d, lp_lead *l, int f)
+{
+    lp_val *v = &l->v[f];
+    lp_str s = {"", 0};
+    lp_err_t err;
+    switch (lp_fields[f].type) {
+    case LP_T_STR:
+        err = dec_str(d, &s);
+        v->s = s.ptr;
+        v->len = s.len;
+        return err;
+    case LP_T_LONG:
+    case LP_T_TS: return dec_long(d, &v->i);
+    case LP_T_DOUBLE: return dec_double(d, &v->d);
+    case LP_T_BOOL: return dec_bool(d, &v->i);
+    case LP_T_LIST: return dec_list(d, v);
+    }
+    return dec_fail(d, "field '%s' has no Avro type", d->field);
+}
+
+lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena *a, char *why,
+                              size_t whylen)
+{
+    lp_dec d = {(const uint8_t *)buf, (const uint8_t *)buf + len, a, "", why, whylen};
+    lp_err_t err;
+    lp_lead_clear(l);
+    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
+        int present = 1;
+        d.field = lp_fields[f].name;
+        if (lp_codec_nullable(f) && (err = dec_branch(&d, &present)))
+            return err;
+        if (!present)
+            continue;
+        if ((err = dec_value(&d, l, f)))
+            return err;
+        l->present |= 1ull << f;
+    }
+    if ((err = dec_custom(&d, l)))
+        return err;
+    if (d.p != d.end)
+        return dec_fail(&d, "trailing %zu bytes", (size_t)(d.end - d.p));
+    return LP_OK;
+}
+
+/* The most bytes field f of l can take when encoded. */
+static size_t enc_field_bound(const lp_lead *l, int f)
+{
+    const lp_val *v = &l->v[f];
+    size_t n = 1 + LP_CODEC_VARINT_MAX;
+    if (lp_fields[f].type == LP_T_STR)
+        return n + v->len;
+    if (lp_fields[f].type == LP_T_LIST) {
+        n += LP_CODEC_VARINT_MAX;
+        for (uint32_t i = 0; i < v->len; i++)
+            n += LP_CODEC_VARINT_MAX + v->list[i].len;
+    }
+    return n;
+}
+
+/* The most bytes the encoding of l can take. */
+static size_t enc_bound(const lp_lead *l)
+{
+    size_t n = 2 * LP_CODEC_VARINT_MAX;
+    for (int f = 0; f < LP_F_INPUT_COUNT; f++)
+        n += lp_lead_has(l, f) ? enc_field_bound(l, f) : 1;
+    for (uint32_t i = 0; i < l->ncustom; i++)
+        n += 2 * LP_CODEC_VARINT_MAX + l->custom[i].key.len + l->custom[i].val.len;
+    return n;
+}
+
+static inline uint8_t *enc_str(uint8_t *p, const char *s, uint32_t len)
+{
+    p += lp_codec_put_long(p, len);
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+static inline uint8_t *enc_double(uint8_t *p, double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    memcpy(p, &u, 8);
+    return p + 8;
+}
+
+/* Writes an array<string> as one block. */
+static uint8_t *enc_list(uint8_t *p, const lp_val *v)
+{
+    if (v->len) {
+        p += lp_codec_put_long(p, v->len);
+        for (uint32_t i = 0; i < v->len; i++)
+            p = enc_str(p, v->list[i].ptr, v->list[i].len);
+    }
+    *p++ = 0;
+    return p;
+}
+
+/* Writes the value of present field f (after its union branch). */
+static inline uint8_t *enc_value(uint8_t *p, const lp_lead *l, int f)
+{
+    const lp_val *v = &l->v[f];
+    switch (lp_fields[f].type) {
+    case LP_T_STR: return enc_str(p, v->s, v->len);
+    case LP_T_LONG:
+    case LP_T_TS: return p + lp_codec_put_long(p, v->i);
+    case LP_T_DOUBLE: return enc_double(p, v->d);
+    case LP_T_BOOL: *p = v->i != 0; return p + 1;
+    case LP_T_LIST: return enc_list(p, v);
+    }
+    return p;
+}
+
+/* Writes the custom map as one block. */
+static uint8_t *enc_custom(uint8_t *p, const lp_lead *l)
+{
+    if (l->ncustom) {
+        p += lp_codec_put_long(p, l->ncustom);
+        for (uint32_t i = 0; i < l->ncustom; i++) {
+            p = enc_str(p, l->custom[i].key.ptr, l->custom[i].key.len);
+            p = enc_str(p, l->custom[i].val.ptr, l->custom[i].val.len);
+        }
+    }
+    *p++ = 0;
+    return p;
+}
+
+lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out)
+{
+    if (lp_buf_reserve(out, enc_bound(l)))
+        return LP_E_NOMEM;
+    uint8_t *p = (uint8_t *)out->data + out->len;
+    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
+        int present = lp_lead_has(l, f);
+        if (!lp_codec_nullable(f))
+            p = present ? enc_value(p, l, f) : enc_str(p, "", 0);
+        else if (!present)
+            *p++ = 0;
+        else {
+            *p++ = 2; /* zigzag(1): the non-null branch */
+            p = enc_value(p, l, f);
+        }
+    }
+    p = enc_custom(p, l);
+    out->len = (size_t)((char *)p - out->data);
+    return LP_OK;
+}
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+static lp_err_t read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    lp_buf b;
+    char chunk[4096];
+    size_t n;
+    lp_buf_init(&b);
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return LP_E_IO;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (lp_buf_append(&b, chunk, n))
+            break;
+    int bad = ferror(f) || n > 0 || lp_buf_putc(&b, '\0');
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read failed", path);
+        lp_buf_free(&b);
+        return LP_E_IO;
+    }
+    *out = b.data;
+    *outlen = b.len - 1;
+    return LP_OK;
+}
+
+lp_err_t lp_codec_schema_load(const char *path, struct avro_obj_t **out, char *err, size_t errlen)
+{
+    char *json;
+    size_t len;
+    lp_err_t rc = read_file(path, &json, &len, err, errlen);
+    if (rc)
+        return rc;
+    avro_schema_t schema;
+    if (avro_schema_from_json_length(json, len, &schema)) {
+        snprintf(err, errlen, "%s: invalid Avro schema: %s", path, avro_strerror());
+        rc = LP_E_CONFIG;
+    } else {
+        *out = schema;
+    }
+    free(json);
+    return rc;
+}
+
+struct lp_codec_generic {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    avro_reader_t reader;
+    avro_writer_t writer;
+};
+
+lp_err_t lp_codec_generic_new(const char *schema_path, lp_codec_generic **out, char *err,
+                              size_t errlen)
+{
+    lp_codec_generic *g = calloc(1, sizeof(*g));
+    lp_err_t rc = LP_E_NOMEM;
+    if (!g)
+        return rc;
+    if ((rc = lp_codec_schema_load(schema_path, &g->schema, err, errlen)))
+        goto out_free;
+    rc = LP_E_NOMEM;
+    if (!(g->iface = avro_generic_class_from_schema(g->schema)))
+        goto out_free;
+    if (avro_generic_value_new(g->iface, &g->value)) {
+        avro_value_iface_decref(g->iface);
+        g->iface = NULL;
+        goto out_free;
+    }
+    g->reader = avro_reader_memory("", 0);
+    g->writer = avro_writer_memory("", 0);
+    if (!g->reader || !g->writer)
+        goto out_free;
+    *out = g;
+    return LP_OK;
+out_free:
+    if (rc == LP_E_NOMEM)
+        snprintf(err, errlen, "%s: cannot build avro-c generic value: %s", schema_path,
+                 avro_strerror());
+    lp_codec_generic_free(g);
+    return rc;
+}
+
+lp_err_t lp_codec_generic_roundtrip(lp_codec_generic *g, const char *buf, size_t len,
+                                    lp_buf *out)
+{
+    size_t size;
+    avro_reader_memory_set_source(g->reader, buf, (int64_t)len);
+    avro_value_reset(&g->value);
+    if (avro_value_read(g->reader, &g->value))
+        return LP_E_AVRO_DECODE;
+    if (avro_value_sizeof(&g->value, &size))
+        return LP_E_INTERNAL;
+    if (lp_buf_reserve(out, size))
+        return LP_E_NOMEM;
+    avro_writer_memory_set_dest(g->writer, out->data + out->len, (int64_t)size);
+    if (avro_value_write(g->writer, &g->value))
+        return LP_E_INTERNAL;
+    out->len += size;
+    return LP_OK;
+}
+
+void lp_codec_generic_free(lp_codec_generic *g)
+{
+    if (!g)
+        return;
+    if (g->reader)
+        avro_reader_free(g->reader);
+    if (g->writer)
+        avro_writer_free(g->writer);
+    if (g->iface) {
+        avro_value_decref(&g->value);
+        avro_value_iface_decref(g->iface);
+    }
+    if (g->schema)
+        avro_schema_decref(g->schema);
+    free(g);
+}
