@@ -101,6 +101,7 @@ typedef struct lp_record {
     const char *owner;      /* owner, team or queue name; pipeline-owned */
     const char *owner_kind; /* "owner", "team" or "queue" */
     const char *route_rule; /* the routing rule that chose the owner */
+    const char *qualify_rule; /* the disqualify rule that fired, if any */
     lp_str duplicate_of;    /* lead id of the first lead, for duplicates */
     lp_reason *reasons;
     uint16_t nreasons;
