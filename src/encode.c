@@ -1,0 +1,789 @@
+/*
+ * encode.c - Avro and JSON encoders of the outcome records; see encode.h.
+ *
+ * Both formats are written through a small writer (lp_w) whose failure flag
+ * is sticky: helpers append without checking, and the encoder checks once at
+ * the end, rolling the buffer back to where it started. That keeps each
+ * encoder a flat list of fields in schema order, which is how to review it
+ * against the .avsc files.
+ *
+ * Avro field order here must match the schemas/ files exactly; the unit tests
+ * decode the output with avro-c and the interoperability test with Python.
+ */
+#include "encode.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+typedef struct lp_w {
+    lp_buf *b;
+    size_t start; /* length of b when the encoder began, for rollback */
+    int failed;
+} lp_w;
+
+static lp_w w_begin(lp_buf *b)
+{
+    return (lp_w){b, b->len, 0};
+}
+
+static lp_err_t w_done(lp_w *w)
+{
+    if (!w->failed)
+        return LP_OK;
+    w->b->len = w->start;
+    return LP_E_NOMEM;
+}
+
+static void w_put(lp_w *w, const void *p, size_t n)
+{
+    if (n && !w->failed && lp_buf_append(w->b, p, n))
+        w->failed = 1;
+}
+
+static void w_lit(lp_w *w, const char *s)
+{
+    w_put(w, s, strlen(s));
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- UTF-8, timestamps, numbers ---------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    size_t need = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xF0 && p[1] < 0x90))
+        return 0; /* overlong */
+    if ((c == 0xED && p[1] >= 0xA0) || (c == 0xF4 && p[1] >= 0x90))
+        return 0; /* surrogate, or beyond U+10FFFF */
+    return need;
+}
+
+int lp_encode_utf8_valid(const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    while (p < end) {
+        size_t n = utf8_seq(p, (size_t)(end - p));
+        if (!n)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* Appends one escaped ASCII byte: \", \\ or \u00XX. */
+static int json_escape(lp_buf *out, uint8_t c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+    if (c == '"' || c == '\\')
+        return lp_buf_append(out, e, 2);
+    e[1] = 'u';
+    e[2] = e[3] = '0';
+    e[4] = hex[c >> 4];
+    e[5] = hex[c & 15];
+    return lp_buf_append(out, e, 6);
+}
+
+/* Appends the escaped body of a JSON string, without quotes. */
+static int json_body(lp_buf *out, const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    if (lp_buf_reserve(out, len))
+        return -1;
+    while (p < end) {
+        const uint8_t *run = p;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run && lp_buf_append(out, run, (size_t)(p - run)))
+            return -1;
+        if (p == end)
+            break;
+        if (*p < 0x80) {
+            if (json_escape(out, *p++))
+                return -1;
+            continue;
+        }
+        size_t n = utf8_seq(p, (size_t)(end - p));
+        if (lp_buf_append(out, n ? (const void *)p : "\xEF\xBF\xBD", n ? n : 3))
+            return -1;
+        p += n ? n : 1;
+    }
+    return 0;
+}
+
+int lp_encode_json_string(lp_buf *out, const char *s, size_t len)
+{
+    if (lp_buf_putc(out, '"') || json_body(out, s, len))
+        return -1;
+    return lp_buf_putc(out, '"');
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+size_t lp_encode_ts_iso(int64_t ms, char *buf)
+{
+    const int64_t day_ms = 86400000;
+    int64_t days = ms / day_ms, rem = ms % day_ms;
+    if (rem < 0) {
+        rem += day_ms;
+        days--;
+    }
+    int64_t y;
+    unsigned mo, d, sec = (unsigned)(rem / 1000);
+    civil_from_days(days, &y, &mo, &d);
+    int n = snprintf(buf, LP_ENCODE_TS_MAX, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", y,
+                     mo, d, sec / 3600, sec / 60 % 60, sec % 60, (unsigned)(rem % 1000));
+    return n < 0 ? 0 : (size_t)n < LP_ENCODE_TS_MAX ? (size_t)n : LP_ENCODE_TS_MAX - 1;
+}
+
+/* Shortest of %.15g, %.16g, %.17g that reads back as x. */
+static int fmt_double(double x, char *buf, size_t len)
+{
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, len, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return n;
+}
+
+/* ---- Avro primitives ------------------------------------------------------ */
+
+static void av_long(lp_w *w, int64_t v)
+{
+    uint8_t tmp[LP_CODEC_VARINT_MAX];
+    w_put(w, tmp, lp_codec_put_long(tmp, v));
+}
+
+static void av_bytes(lp_w *w, const char *s, size_t n)
+{
+    av_long(w, (int64_t)n);
+    w_put(w, s, n);
+}
+
+static void av_cstr(lp_w *w, const char *s)
+{
+    s = nz(s);
+    av_bytes(w, s, strlen(s));
+}
+
+/* A ["null","string"] union from a NUL-terminated string or NULL. */
+static void av_opt_cstr(lp_w *w, const char *s)
+{
+    av_long(w, s != NULL);
+    if (s)
+        av_cstr(w, s);
+}
+
+/* A ["null","string"] union from a lead slot. */
+static void av_opt_field(lp_w *w, const lp_lead *l, lp_field_id f)
+{
+    int has = lp_lead_has(l, f);
+    av_long(w, has);
+    if (has)
+        av_bytes(w, l->v[f].s, l->v[f].len);
+}
+
+static void av_opt_long(lp_w *w, int present, int64_t v)
+{
+    av_long(w, present);
+    if (present)
+        av_long(w, v);
+}
+
+/* ---- JSON primitives ------------------------------------------------------ */
+
+static void js_str(lp_w *w, const char *s, size_t n)
+{
+    if (!w->failed && lp_encode_json_string(w->b, s, n))
+        w->failed = 1;
+}
+
+static void js_cstr(lp_w *w, const char *s)
+{
+    s = nz(s);
+    js_str(w, s, strlen(s));
+}
+
+static void js_opt_cstr(lp_w *w, const char *s)
+{
+    if (s)
+        js_cstr(w, s);
+    else
+        w_lit(w, "null");
+}
+
+static void js_long(lp_w *w, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof(t), "%" PRId64, v);
+    w_put(w, t, (size_t)n);
+}
+
+static void js_double(lp_w *w, double x)
+{
+    char t[40];
+    if (!isfinite(x)) {
+        w_lit(w, "null");
+        return;
+    }
+    w_put(w, t, (size_t)fmt_double(x, t, sizeof(t)));
+}
+
+static void js_ts(lp_w *w, int64_t ms)
+{
+    char t[LP_ENCODE_TS_MAX];
+    size_t n = lp_encode_ts_iso(ms, t);
+    w_lit(w, "\"");
+    w_put(w, t, n);
+    w_lit(w, "\"");
+}
+
+/* A lead slot as a JSON string, or null when absent. */
+static void js_opt_field(lp_w *w, const lp_lead *l, lp_field_id f)
+{
+    if (lp_lead_has(l, f))
+        js_str(w, l->v[f].s, l->v[f].len);
+    else
+        w_lit(w, "null");
+}
+
+/* ---- the lead as JSON ----------------------------------------------------- */
+
+static void js_list(lp_w *w, const lp_val *v)
+{
+    w_lit(w, "[");
+    for (uint32_t i = 0; i < v->len; i++) {
+        if (i)
+            w_lit(w, ",");
+        js_str(w, v->list[i].ptr, v->list[i].len);
+    }
+    w_lit(w, "]");
+}
+
+static void js_value(lp_w *w, const lp_lead *l, int f)
+{
+    const lp_val *v = &l->v[f];
+    switch (lp_fields[f].type) {
+    case LP_T_STR: js_str(w, v->s, v->len); break;
+    case LP_T_LONG: js_long(w, v->i); break;
+    case LP_T_DOUBLE: js_double(w, v->d); break;
+    case LP_T_BOOL: w_lit(w, v->i ? "true" : "false"); break;
+    case LP_T_TS: js_ts(w, v->i); break;
+    case LP_T_LIST: js_list(w, v); break;
+    }
+}
+
+static void js_custom(lp_w *w, const lp_lead *l)
+{
+    w_lit(w, "{");
+    for (uint32_t i = 0; i < l->ncustom; i++) {
+        if (i)
+            w_lit(w, ",");
+        js_str(w, l->custom[i].key.ptr, l->custom[i].key.len);
+        w_lit(w, ":");
+        js_str(w, l->custom[i].val.ptr, l->custom[i].val.len);
+    }
+    w_lit(w, "}");
+}
+
+static void js_lead(lp_w *w, const lp_lead *l)
+{
+    const char *sep = "{\"";
+    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
+        if (!lp_lead_has(l, f))
+            continue;
+        w_lit(w, sep);
+        w_lit(w, lp_fields[f].name);
+        w_lit(w, "\":");
+        js_value(w, l, f);
+        sep = ",\"";
+    }
+    if (l->ncustom) {
+        w_lit(w, sep);
+        w_lit(w, "custom\":");
+        js_custom(w, l);
+    }
+    w_lit(w, sep[0] == '{' ? "{}" : "}");
+}
+
+lp_err_t lp_encode_lead_json(const lp_lead *l, lp_buf *out)
+{
+    lp_w w = w_begin(out);
+    js_lead(&w, l);
+    return w_done(&w);
+}
+
+/* ---- routed leads --------------------------------------------------------- */
+
+static const char *const owner_kinds[] = {"owner", "team", "queue"};
+
+/*
+ * Checks that r is a routed outcome the schema can hold and finds its
+ * OwnerKind symbol (-1 when r has no owner).
+ */
+static lp_err_t routed_check(const lp_record *r, int *kind)
+{
+    *kind = -1;
+    if (r->err != LP_OK || r->disposition < LP_DISP_SALES || r->disposition > LP_DISP_DUPLICATE)
+        return LP_E_INTERNAL;
+    if (!r->owner)
+        return LP_OK;
+    const char *k = r->owner_kind ? r->owner_kind : "owner";
+    for (int i = 0; i < 3; i++)
+        if (strcmp(k, owner_kinds[i]) == 0)
+            *kind = i;
+    return *kind < 0 ? LP_E_INTERNAL : LP_OK;
+}
+
+/* Qualification symbol index: SQL, MQL, nurture, disqualified, none. */
+static int64_t qual_index(lp_qualification q)
+{
+    return q >= LP_QUAL_SQL && q <= LP_QUAL_DISQUALIFIED ? (int64_t)q - 1 : 4;
+}
+
+/* AuxStatus symbol index; unknown values read as skipped, like their name. */
+static int64_t aux_index(uint8_t s)
+{
+    return s <= LP_AUX_DEGRADED ? s : LP_AUX_SKIPPED;
+}
+
+static int64_t score_of(const lp_lead *l, lp_field_id f)
+{
+    return lp_lead_has(l, f) ? l->v[f].i : 0;
+}
+
+static lp_str grade_of(const lp_lead *l)
+{
+    return lp_lead_str(l, LP_F_GRADE);
+}
+
+static void av_score(lp_w *w, const lp_lead *l)
+{
+    lp_str g = grade_of(l);
+    av_long(w, (int32_t)score_of(l, LP_F_SCORE_FIT));
+    av_long(w, (int32_t)score_of(l, LP_F_SCORE_ENGAGEMENT));
+    av_long(w, (int32_t)score_of(l, LP_F_SCORE_TOTAL));
+    av_bytes(w, g.ptr, g.len);
+}
+
+static void av_reasons(lp_w *w, const lp_record *r)
+{
+    if (r->nreasons) {
+        av_long(w, r->nreasons);
+        for (uint16_t i = 0; i < r->nreasons; i++) {
+            const lp_reason *rs = &r->reasons[i];
+            av_cstr(w, rs->rule);
+            av_opt_cstr(w, rs->group);
+            av_long(w, rs->dimension == LP_DIM_ENGAGEMENT);
+            av_long(w, rs->points);
+        }
+    }
+    av_long(w, 0);
+}
+
+static void av_owner(lp_w *w, const lp_record *r, int kind)
+{
+    av_long(w, kind >= 0);
+    if (kind >= 0) {
+        av_long(w, kind);
+        av_cstr(w, r->owner);
+    }
+}
+
+lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf *out)
+{
+    int kind;
+    lp_err_t err = routed_check(r, &kind);
+    if (err)
+        return err;
+    lp_w w = w_begin(out);
+    if (lp_codec_encode_lead(&r->lead, out))
+        return LP_E_NOMEM;
+    av_opt_field(&w, &r->lead, LP_F_EMAIL_DOMAIN);
+    av_score(&w, &r->lead);
+    av_reasons(&w, r);
+    av_long(&w, qual_index(r->qualification));
+    w_put(&w, r->gray_zone ? "\1" : "\0", 1);
+    av_long(&w, (int64_t)r->disposition - 1);
+    av_long(&w, r->duplicate_of.ptr != NULL);
+    if (r->duplicate_of.ptr)
+        av_bytes(&w, r->duplicate_of.ptr, r->duplicate_of.len);
+    av_owner(&w, r, kind);
+    av_opt_cstr(&w, r->route_rule);
+    av_long(&w, aux_index(r->enrich_status));
+    av_long(&w, aux_index(r->llm_status));
+    av_cstr(&w, ri->pipeline_name);
+    av_cstr(&w, ri->pipeline_version);
+    av_long(&w, r->processed_at_ms);
+    return w_done(&w);
+}
+
+static void js_score(lp_w *w, const lp_lead *l)
+{
+    lp_str g = grade_of(l);
+    w_lit(w, "{\"fit\":");
+    js_long(w, (int32_t)score_of(l, LP_F_SCORE_FIT));
+    w_lit(w, ",\"engagement\":");
+    js_long(w, (int32_t)score_of(l, LP_F_SCORE_ENGAGEMENT));
+    w_lit(w, ",\"total\":");
+    js_long(w, (int32_t)score_of(l, LP_F_SCORE_TOTAL));
+    w_lit(w, ",\"grade\":");
+    js_str(w, g.ptr, g.len);
+    w_lit(w, "}");
+}
+
+static void js_reasons(lp_w *w, const lp_record *r)
+{
+    w_lit(w, "[");
+    for (uint16_t i = 0; i < r->nreasons; i++) {
+        const lp_reason *rs = &r->reasons[i];
+        w_lit(w, i ? ",{\"rule\":" : "{\"rule\":");
+        js_cstr(w, rs->rule);
+        w_lit(w, ",\"group\":");
+        js_opt_cstr(w, rs->group);
+        w_lit(w, rs->dimension == LP_DIM_ENGAGEMENT ? ",\"dimension\":\"engagement\""
+                                                    : ",\"dimension\":\"fit\"");
+        w_lit(w, ",\"points\":");
+        js_long(w, rs->points);
+        w_lit(w, "}");
+    }
+    w_lit(w, "]");
+}
+
+static void js_owner(lp_w *w, const lp_record *r, int kind)
+{
+    if (kind < 0) {
+        w_lit(w, "null");
+        return;
+    }
+    w_lit(w, "{\"kind\":\"");
+    w_lit(w, owner_kinds[kind]);
+    w_lit(w, "\",\"name\":");
+    js_cstr(w, r->owner);
+    w_lit(w, "}");
+}
+
+/* The outcome members after "reasons", from qualification to processed_at. */
+static void js_routed_outcome(lp_w *w, const lp_record *r, const lp_run_info *ri, int kind)
+{
+    w_lit(w, ",\"qualification\":");
+    js_cstr(w, lp_qualification_name(r->qualification));
+    w_lit(w, r->gray_zone ? ",\"gray_zone\":true" : ",\"gray_zone\":false");
+    w_lit(w, ",\"disposition\":");
+    js_cstr(w, lp_disposition_name(r->disposition));
+    w_lit(w, ",\"duplicate_of\":");
+    if (r->duplicate_of.ptr)
+        js_str(w, r->duplicate_of.ptr, r->duplicate_of.len);
+    else
+        w_lit(w, "null");
+    w_lit(w, ",\"owner\":");
+    js_owner(w, r, kind);
+    w_lit(w, ",\"route_rule\":");
+    js_opt_cstr(w, r->route_rule);
+    w_lit(w, ",\"enrichment\":");
+    js_cstr(w, lp_aux_status_name(r->enrich_status));
+    w_lit(w, ",\"llm\":");
+    js_cstr(w, lp_aux_status_name(r->llm_status));
+    w_lit(w, ",\"pipeline\":{\"name\":");
+    js_cstr(w, ri->pipeline_name);
+    w_lit(w, ",\"version\":");
+    js_cstr(w, ri->pipeline_version);
+    w_lit(w, "},\"processed_at\":");
+    js_ts(w, r->processed_at_ms);
+}
+
+lp_err_t lp_encode_routed_json(const lp_record *r, const lp_run_info *ri, lp_buf *out)
+{
+    int kind;
+    lp_err_t err = routed_check(r, &kind);
+    if (err)
+        return err;
+    lp_w w = w_begin(out);
+    w_lit(&w, "{\"lead_id\":");
+    js_opt_field(&w, &r->lead, LP_F_LEAD_ID);
+    w_lit(&w, ",\"lead\":");
+    js_lead(&w, &r->lead);
+    w_lit(&w, ",\"email_domain\":");
+    js_opt_field(&w, &r->lead, LP_F_EMAIL_DOMAIN);
+    w_lit(&w, ",\"score\":");
+    js_score(&w, &r->lead);
+    w_lit(&w, ",\"reasons\":");
+    js_reasons(&w, r);
+    js_routed_outcome(&w, r, ri, kind);
+    w_lit(&w, "}");
+    return w_done(&w);
+}
+
+/* ---- nurture tasks -------------------------------------------------------- */
+
+/* The lead fields copied into a task's personalization map, in order. */
+static const lp_field_id personal_fields[] = {LP_F_FIRST_NAME, LP_F_LAST_NAME, LP_F_COMPANY,
+                                              LP_F_TITLE};
+#define LP_NPERSONAL (sizeof(personal_fields) / sizeof(personal_fields[0]))
+
+static uint32_t personal_count(const lp_lead *l)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < LP_NPERSONAL; i++)
+        n += lp_lead_has(l, personal_fields[i]);
+    return n;
+}
+
+static void av_personal(lp_w *w, const lp_lead *l)
+{
+    uint32_t n = personal_count(l);
+    if (n) {
+        av_long(w, n);
+        for (size_t i = 0; i < LP_NPERSONAL; i++) {
+            lp_field_id f = personal_fields[i];
+            if (!lp_lead_has(l, f))
+                continue;
+            av_cstr(w, lp_fields[f].name);
+            av_bytes(w, l->v[f].s, l->v[f].len);
+        }
+    }
+    av_long(w, 0);
+}
+
+/* The decimal form of a task's step, for its idempotency key. */
+static int step_str(const lp_task *t, char *buf, size_t len)
+{
+    return snprintf(buf, len, "%u", (unsigned)t->step);
+}
+
+static void av_task_key(lp_w *w, lp_str lid, const lp_task *t)
+{
+    char step[8];
+    int n = step_str(t, step, sizeof(step));
+    const char *seq = nz(t->sequence);
+    size_t seqlen = strlen(seq);
+    av_long(w, (int64_t)(lid.len + 1 + seqlen + 1 + (size_t)n));
+    w_put(w, lid.ptr, lid.len);
+    w_lit(w, ":");
+    w_put(w, seq, seqlen);
+    w_lit(w, ":");
+    w_put(w, step, (size_t)n);
+}
+
+lp_err_t lp_encode_task_avro(const lp_record *r, const lp_task *t, const lp_run_info *ri,
+                             lp_buf *out)
+{
+    lp_w w = w_begin(out);
+    lp_str lid = lp_lead_str(&r->lead, LP_F_LEAD_ID);
+    av_bytes(&w, lid.ptr, lid.len);
+    av_cstr(&w, t->sequence);
+    av_long(&w, t->step);
+    av_cstr(&w, t->template_id);
+    av_long(&w, t->send_at_ms);
+    av_opt_cstr(&w, r->owner);
+    av_personal(&w, &r->lead);
+    av_task_key(&w, lid, t);
+    av_cstr(&w, ri->pipeline_version);
+    return w_done(&w);
+}
+
+static void js_personal(lp_w *w, const lp_lead *l)
+{
+    const char *sep = "{\"";
+    for (size_t i = 0; i < LP_NPERSONAL; i++) {
+        lp_field_id f = personal_fields[i];
+        if (!lp_lead_has(l, f))
+            continue;
+        w_lit(w, sep);
+        w_lit(w, lp_fields[f].name);
+        w_lit(w, "\":");
+        js_str(w, l->v[f].s, l->v[f].len);
+        sep = ",\"";
+    }
+    w_lit(w, sep[0] == '{' ? "{}" : "}");
+}
+
+static void js_body(lp_w *w, const char *s, size_t n)
+{
+    if (!w->failed && json_body(w->b, s, n))
+        w->failed = 1;
+}
+
+static void js_task_key(lp_w *w, lp_str lid, const lp_task *t)
+{
+    char step[8];
+    int n = step_str(t, step, sizeof(step));
+    w_lit(w, "\"");
+    js_body(w, lid.ptr, lid.len);
+    w_lit(w, ":");
+    js_body(w, nz(t->sequence), strlen(nz(t->sequence)));
+    w_lit(w, ":");
+    w_put(w, step, (size_t)n);
+    w_lit(w, "\"");
+}
+
+lp_err_t lp_encode_task_json(const lp_record *r, const lp_task *t, const lp_run_info *ri,
+                             lp_buf *out)
+{
+    lp_w w = w_begin(out);
+    lp_str lid = lp_lead_str(&r->lead, LP_F_LEAD_ID);
+    w_lit(&w, "{\"lead_id\":");
+    js_str(&w, lid.ptr, lid.len);
+    w_lit(&w, ",\"sequence_id\":");
+    js_cstr(&w, t->sequence);
+    w_lit(&w, ",\"step\":");
+    js_long(&w, t->step);
+    w_lit(&w, ",\"template_id\":");
+    js_cstr(&w, t->template_id);
+    w_lit(&w, ",\"send_at\":");
+    js_ts(&w, t->send_at_ms);
+    w_lit(&w, ",\"owner\":");
+    js_opt_cstr(&w, r->owner);
+    w_lit(&w, ",\"personalization\":");
+    js_personal(&w, &r->lead);
+    w_lit(&w, ",\"idempotency_key\":");
+    js_task_key(&w, lid, t);
+    w_lit(&w, ",\"pipeline_version\":");
+    js_cstr(&w, ri->pipeline_version);
+    w_lit(&w, "}");
+    return w_done(&w);
+}
+
+/* ---- rejected records ----------------------------------------------------- */
+
+static int origin_is_file(const lp_origin *o)
+{
+    return o->partition < 0;
+}
+
+static const char *reject_message(const lp_record *r)
+{
+    return r->err_msg ? r->err_msg : lp_err_str(r->err);
+}
+
+static void av_origin(lp_w *w, const lp_origin *o)
+{
+    int file = origin_is_file(o);
+    av_cstr(w, o->name);
+    av_opt_long(w, !file, o->partition);
+    av_opt_long(w, !file, o->offset);
+    av_opt_long(w, file, o->offset);
+}
+
+lp_err_t lp_encode_rejected_avro(const lp_record *r, const lp_run_info *ri, lp_buf *out)
+{
+    if (r->err == LP_OK)
+        return LP_E_INTERNAL;
+    lp_w w = w_begin(out);
+    av_bytes(&w, r->raw.ptr, r->raw.len);
+    av_origin(&w, &r->origin);
+    av_opt_field(&w, &r->lead, LP_F_LEAD_ID);
+    av_cstr(&w, lp_err_name(r->err));
+    av_cstr(&w, reject_message(r));
+    av_cstr(&w, lp_stage_name(r->err_stage));
+    av_long(&w, r->processed_at_ms);
+    av_cstr(&w, ri->pipeline_version);
+    return w_done(&w);
+}
+
+static void js_origin(lp_w *w, const lp_origin *o)
+{
+    if (origin_is_file(o)) {
+        w_lit(w, "{\"file\":");
+        js_cstr(w, o->name);
+        w_lit(w, ",\"line\":");
+    } else {
+        w_lit(w, "{\"topic\":");
+        js_cstr(w, o->name);
+        w_lit(w, ",\"partition\":");
+        js_long(w, o->partition);
+        w_lit(w, ",\"offset\":");
+    }
+    js_long(w, o->offset);
+    w_lit(w, "}");
+}
+
+/* Standard base64 with padding, as one JSON string. */
+static void js_base64(lp_w *w, const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    w_lit(w, "\"");
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63], tab[v & 63]};
+        if (i + 1 >= n)
+            q[2] = '=';
+        if (i + 2 >= n)
+            q[3] = '=';
+        w_put(w, q, 4);
+    }
+    w_lit(w, "\"");
+}
+
+static void js_original(lp_w *w, lp_str raw)
+{
+    if (lp_encode_utf8_valid(raw.ptr, raw.len)) {
+        w_lit(w, ",\"original\":");
+        js_str(w, raw.ptr, raw.len);
+    } else {
+        w_lit(w, ",\"original_base64\":");
+        js_base64(w, (const uint8_t *)raw.ptr, raw.len);
+    }
+}
+
+lp_err_t lp_encode_rejected_json(const lp_record *r, const lp_run_info *ri, lp_buf *out)
+{
+    if (r->err == LP_OK)
+        return LP_E_INTERNAL;
+    lp_w w = w_begin(out);
+    w_lit(&w, "{\"lead_id\":");
+    js_opt_field(&w, &r->lead, LP_F_LEAD_ID);
+    w_lit(&w, ",\"error_code\":");
+    js_cstr(&w, lp_err_name(r->err));
+    w_lit(&w, ",\"error_message\":");
+    js_cstr(&w, reject_message(r));
+    w_lit(&w, ",\"stage\":");
+    js_cstr(&w, lp_stage_name(r->err_stage));
+    w_lit(&w, ",\"origin\":");
+    js_origin(&w, &r->origin);
+    js_original(&w, r->raw);
+    w_lit(&w, ",\"rejected_at\":");
+    js_ts(&w, r->processed_at_ms);
+    w_lit(&w, ",\"pipeline_version\":");
+    js_cstr(&w, ri->pipeline_version);
+    w_lit(&w, "}");
+    return w_done(&w);
+}
