@@ -1,0 +1,219 @@
+/*
+ * strset.c - immutable, case-insensitive string sets for rule lookups.
+ *
+ * Owns: a slot table and one byte pool holding every member folded to ASCII
+ * lower case. Slots refer to members by offset into the pool, so growing the
+ * pool never invalidates them.
+ *
+ * Layout: open addressing with linear probing over XXH3_64bits of the folded
+ * bytes. The capacity is a power of two and the load factor stays <= 0.5, so
+ * a miss ends quickly at an empty slot. Each slot keeps the full 64-bit hash
+ * and the member length, so a probe compares bytes only on a true candidate.
+ *
+ * Lookups fold the query into a 256-byte stack buffer and hash it once.
+ * Queries longer than the longest member are rejected before hashing; longer
+ * queries that could still match (sets of long members) are folded and hashed
+ * in 256-byte chunks through an XXH3 streaming state on the stack, which
+ * gives the same hash as the one-shot call. Nothing allocates on lookup.
+ *
+ * Threads: building (lp_strset_add) is single-threaded. After that the set is
+ * never written, so any number of threads may call lp_strset_has at once.
+ */
+#define XXH_STATIC_LINKING_ONLY
+#include "strset.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define SLOT_EMPTY UINT32_MAX
+#define FOLD_BUF 256u
+#define INITIAL_CAP 8u
+
+typedef struct strset_slot {
+    uint64_t hash;
+    uint32_t off; /* offset of the folded member in pool, SLOT_EMPTY if free */
+    uint32_t len;
+} strset_slot;
+
+struct lp_strset {
+    strset_slot *slots;
+    size_t cap;     /* power of two, or 0 before the first add */
+    size_t count;
+    char *pool;     /* folded members, back to back */
+    size_t pool_len;
+    size_t pool_cap;
+    uint32_t max_len; /* length of the longest member */
+};
+
+/* ASCII lower case, branch-free; bytes >= 0x80 are left alone. */
+static inline unsigned char fold(unsigned char c)
+{
+    return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5));
+}
+
+static void fold_into(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (char)fold((unsigned char)src[i]);
+}
+
+/* Hashes the folded form of str without a buffer as large as str. */
+static uint64_t hash_folded_stream(const char *str, size_t len)
+{
+    XXH3_state_t st;
+    char chunk[FOLD_BUF];
+
+    XXH3_64bits_reset(&st);
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < FOLD_BUF ? len - done : FOLD_BUF;
+        fold_into(chunk, str + done, n);
+        XXH3_64bits_update(&st, chunk, n);
+        done += n;
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+/* True when the folded member m equals str (len bytes) ignoring ASCII case. */
+static bool member_equals(const char *m, const char *str, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)m[i] != fold((unsigned char)str[i]))
+            return false;
+    return true;
+}
+
+/*
+ * Finds the slot of the member whose folded bytes are str (already folded
+ * when folded is true), or the empty slot where it would go.
+ */
+static strset_slot *probe(const lp_strset *s, uint64_t h, const char *str, size_t len,
+                          bool folded)
+{
+    size_t mask = s->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        strset_slot *sl = &s->slots[i];
+        if (sl->off == SLOT_EMPTY)
+            return sl;
+        if (sl->hash != h || sl->len != len)
+            continue;
+        const char *m = s->pool + sl->off;
+        if (folded ? memcmp(m, str, len) == 0 : member_equals(m, str, len))
+            return sl;
+    }
+}
+
+/* Doubles the slot table (or creates it) and re-inserts every member. */
+static int grow_slots(lp_strset *s)
+{
+    size_t ncap = s->cap ? s->cap * 2 : INITIAL_CAP;
+    strset_slot *old = s->slots;
+    size_t ocap = s->cap;
+
+    s->slots = malloc(ncap * sizeof *s->slots);
+    if (!s->slots) {
+        s->slots = old;
+        return -1;
+    }
+    for (size_t i = 0; i < ncap; i++)
+        s->slots[i].off = SLOT_EMPTY;
+    s->cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i].off == SLOT_EMPTY)
+            continue;
+        size_t mask = ncap - 1, j = (size_t)old[i].hash & mask;
+        while (s->slots[j].off != SLOT_EMPTY)
+            j = (j + 1) & mask;
+        s->slots[j] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+/* Makes room for n more pool bytes; returns 0 or -1. */
+static int reserve_pool(lp_strset *s, size_t n)
+{
+    if (s->pool_cap - s->pool_len >= n)
+        return 0;
+    if (n > (size_t)SLOT_EMPTY - 1 - s->pool_len)
+        return -1; /* offsets are 32-bit */
+    size_t ncap = s->pool_cap ? s->pool_cap : 256;
+    while (ncap - s->pool_len < n)
+        ncap *= 2;
+    char *p = realloc(s->pool, ncap);
+    if (!p)
+        return -1;
+    s->pool = p;
+    s->pool_cap = ncap;
+    return 0;
+}
+
+/* Creates an empty set; returns NULL when malloc fails. */
+lp_strset *lp_strset_new(void)
+{
+    return calloc(1, sizeof(lp_strset));
+}
+
+/* Frees s and every member copy. NULL is ignored. */
+void lp_strset_free(lp_strset *s)
+{
+    if (!s)
+        return;
+    free(s->slots);
+    free(s->pool);
+    free(s);
+}
+
+/*
+ * Adds str (len bytes) to s, stored folded to lower case. Adding a member
+ * that is already present (in any case) does nothing. Returns 0, or -1 when
+ * memory runs out or the member is too long (>= 4 GiB); s is unchanged then.
+ */
+int lp_strset_add(lp_strset *s, const char *str, size_t len)
+{
+    if (len >= SLOT_EMPTY)
+        return -1;
+    if ((s->count + 1) * 2 > s->cap && grow_slots(s) != 0)
+        return -1;
+    if (reserve_pool(s, len + 1) != 0)
+        return -1;
+
+    char *copy = s->pool + s->pool_len;
+    if (len)
+        fold_into(copy, str, len);
+    uint64_t h = XXH3_64bits(copy, len);
+    strset_slot *sl = probe(s, h, copy, len, true);
+    if (sl->off != SLOT_EMPTY)
+        return 0;
+    sl->hash = h;
+    sl->off = (uint32_t)s->pool_len;
+    sl->len = (uint32_t)len;
+    s->pool_len += len;
+    s->count++;
+    if (len > s->max_len)
+        s->max_len = (uint32_t)len;
+    return 0;
+}
+
+/*
+ * True when str (len bytes) is a member of s, ignoring ASCII case. One hash,
+ * usually one compare, no allocation. Safe from any thread once built.
+ */
+bool lp_strset_has(const lp_strset *s, const char *str, size_t len)
+{
+    if (s->count == 0 || len > s->max_len)
+        return false;
+    if (len > FOLD_BUF)
+        return probe(s, hash_folded_stream(str, len), str, len, false)->off != SLOT_EMPTY;
+
+    char buf[FOLD_BUF];
+    if (len)
+        fold_into(buf, str, len);
+    return probe(s, XXH3_64bits(buf, len), buf, len, true)->off != SLOT_EMPTY;
+}
+
+/* The number of distinct members (case-insensitively distinct). */
+size_t lp_strset_count(const lp_strset *s)
+{
+    return s->count;
+}
