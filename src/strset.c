@@ -38,9 +38,9 @@ typedef struct strset_slot {
 
 struct lp_strset {
     strset_slot *slots;
-    size_t cap;     /* power of two, or 0 before the first add */
+    size_t cap; /* power of two, or 0 before the first add */
     size_t count;
-    char *pool;     /* folded members, back to back */
+    char *pool; /* folded members, back to back */
     size_t pool_len;
     size_t pool_cap;
     uint32_t max_len; /* length of the longest member */
@@ -87,8 +87,7 @@ static bool member_equals(const char *m, const char *str, size_t len)
  * Finds the slot of the member whose folded bytes are str (already folded
  * when folded is true), or the empty slot where it would go.
  */
-static strset_slot *probe(const lp_strset *s, uint64_t h, const char *str, size_t len,
-                          bool folded)
+static strset_slot *probe(const lp_strset *s, uint64_t h, const char *str, size_t len, bool folded)
 {
     size_t mask = s->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {

@@ -196,11 +196,20 @@ static void missing_fields_make_comparisons_false(void **state)
     assert_true(eval("has(email)", &l));
     lp_lead_unset(&l, LP_F_OPTED_OUT);
     const char *on_missing[] = {
-        "phone == \"1\"",         "phone != \"1\"",         "phone in [\"1\", \"2\"]",
-        "phone not in [\"1\", \"2\"]", "phone contains \"\"", "phone ~ /.*/",
-        "page_views == 0",        "page_views != 0",        "page_views between 0 and 9",
-        "page_views not in [1, 2]", "opted_out != true",    "score.fit < 100",
-        "industry in $tier1",     "industry not in $tier1",
+        "phone == \"1\"",
+        "phone != \"1\"",
+        "phone in [\"1\", \"2\"]",
+        "phone not in [\"1\", \"2\"]",
+        "phone contains \"\"",
+        "phone ~ /.*/",
+        "page_views == 0",
+        "page_views != 0",
+        "page_views between 0 and 9",
+        "page_views not in [1, 2]",
+        "opted_out != true",
+        "score.fit < 100",
+        "industry in $tier1",
+        "industry not in $tier1",
     };
     for (size_t i = 0; i < sizeof on_missing / sizeof *on_missing; i++)
         if (eval(on_missing[i], &l))
@@ -269,8 +278,8 @@ static void contains_ignores_case_anywhere(void **state)
     lp_lead l;
     sample_lead(&l);
     assert_true(eval("title contains \"SALES\"", &l));
-    assert_true(eval("title contains \"vp\"", &l));          /* prefix */
-    assert_true(eval("title contains \"operations\"", &l));  /* suffix */
+    assert_true(eval("title contains \"vp\"", &l));         /* prefix */
+    assert_true(eval("title contains \"operations\"", &l)); /* suffix */
     assert_true(eval("title contains \"\"", &l));
     assert_false(eval("title contains \"director\"", &l));
     assert_false(eval("title contains \"VP of Sales Operations!\"", &l)); /* longer */
@@ -407,12 +416,10 @@ static const bad_case bad_cases[] = {
     {"country in [\"US\", 1]", 18, "cannot compare string field 'country' with a number"},
     {"country < \"US\"", 8, "operator '<' does not apply to string field 'country'"},
     {"technologies >= \"x\"", 13, "operator '>=' does not apply to list field 'technologies'"},
-    {"employee_count ~ /1/", 15,
-     "operator '~' does not apply to integer field 'employee_count'"},
+    {"employee_count ~ /1/", 15, "operator '~' does not apply to integer field 'employee_count'"},
     {"employee_count contains \"1\"", 15,
      "operator 'contains' does not apply to integer field 'employee_count'"},
-    {"country between 1 and 2", 8,
-     "operator 'between' does not apply to string field 'country'"},
+    {"country between 1 and 2", 8, "operator 'between' does not apply to string field 'country'"},
     {"opted_out not in [1]", 14, "operator 'in' does not apply to boolean field 'opted_out'"},
     {"has(title and phone)", 10, "expected ')' but found 'and'"},
     {"(country == \"US\"", 16, "expected ')' but found end of expression"},
@@ -455,8 +462,8 @@ static void compile_errors_name_the_problem_and_its_offset(void **state)
         if (rc != LP_E_CONFIG)
             fail_msg("'%s': expected LP_E_CONFIG, got %d", c->src, rc);
         if (strcmp(err.msg, c->msg) != 0 || err.offset != c->offset)
-            fail_msg("'%s':\n  want %zu: %s\n  got  %zu: %s", c->src, c->offset, c->msg,
-                     err.offset, err.msg);
+            fail_msg("'%s':\n  want %zu: %s\n  got  %zu: %s", c->src, c->offset, c->msg, err.offset,
+                     err.msg);
         assert_ptr_equal(e, sentinel);
     }
 }
