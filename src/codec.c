@@ -151,7 +151,8 @@ static lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
             return dec_fail(d, "negative block size in field '%s'", d->field);
     }
     if ((uint64_t)n > (uint64_t)(d->end - d->p) / min_item || n > (int64_t)UINT32_MAX)
-        return dec_fail(d, "%lld items overrun the input in field '%s'", (long long)n, d->field);
+        return dec_fail(d, "truncated in field '%s' (%lld items, %zu bytes left)", d->field,
+                        (long long)n, (size_t)(d->end - d->p));
     *count = (uint32_t)n;
     return LP_OK;
 }
