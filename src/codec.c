@@ -27,6 +27,13 @@ typedef struct lp_dec {
     size_t whylen;
 } lp_dec;
 
+/*
+ * The per-field steps are expanded once per field from LP_FIELD_LIST with the
+ * field's type as a constant; forcing them inline lets the compiler drop the
+ * type switch, which otherwise costs an indirect branch per field.
+ */
+#define LP_CODEC_INLINE __attribute__((always_inline))
+
 /* Every field but lead_id is a union with null. */
 static inline int lp_codec_nullable(int f)
 {
@@ -46,7 +53,7 @@ __attribute__((cold, format(printf, 2, 3))) static lp_err_t dec_fail(lp_dec *d, 
 }
 
 /* Reads a long; names the field when the varint is cut short or too long. */
-static inline lp_err_t dec_long(lp_dec *d, int64_t *out)
+static inline LP_CODEC_INLINE lp_err_t dec_long(lp_dec *d, int64_t *out)
 {
     if (d->p < d->end && *d->p < 0x80) {
         *out = lp_codec_unzigzag(*d->p++);
@@ -61,7 +68,7 @@ static inline lp_err_t dec_long(lp_dec *d, int64_t *out)
 }
 
 /* Reads a length prefix and checks that many bytes remain. */
-static inline lp_err_t dec_len(lp_dec *d, uint32_t *out)
+static inline LP_CODEC_INLINE lp_err_t dec_len(lp_dec *d, uint32_t *out)
 {
     int64_t n = 0;
     lp_err_t err = dec_long(d, &n);
@@ -78,7 +85,7 @@ static inline lp_err_t dec_len(lp_dec *d, uint32_t *out)
 }
 
 /* Reads a string or bytes value as a pointer into the input. */
-static inline lp_err_t dec_str(lp_dec *d, lp_str *s)
+static inline LP_CODEC_INLINE lp_err_t dec_str(lp_dec *d, lp_str *s)
 {
     uint32_t n = 0;
     lp_err_t err = dec_len(d, &n);
@@ -91,7 +98,7 @@ static inline lp_err_t dec_str(lp_dec *d, lp_str *s)
 }
 
 /* Reads a union branch index; 0 is null, 1 is the value. */
-static inline lp_err_t dec_branch(lp_dec *d, int *present)
+static inline LP_CODEC_INLINE lp_err_t dec_branch(lp_dec *d, int *present)
 {
     int64_t b = 0;
     lp_err_t err = dec_long(d, &b);
@@ -103,7 +110,7 @@ static inline lp_err_t dec_branch(lp_dec *d, int *present)
     return LP_OK;
 }
 
-static inline lp_err_t dec_double(lp_dec *d, double *out)
+static inline LP_CODEC_INLINE lp_err_t dec_double(lp_dec *d, double *out)
 {
     if (d->end - d->p < 8)
         return dec_fail(d, "truncated in field '%s'", d->field);
@@ -117,7 +124,7 @@ static inline lp_err_t dec_double(lp_dec *d, double *out)
     return LP_OK;
 }
 
-static inline lp_err_t dec_bool(lp_dec *d, int64_t *out)
+static inline LP_CODEC_INLINE lp_err_t dec_bool(lp_dec *d, int64_t *out)
 {
     if (d->p == d->end)
         return dec_fail(d, "truncated in field '%s'", d->field);
@@ -214,13 +221,16 @@ static lp_err_t dec_custom(lp_dec *d, lp_lead *l)
     return err;
 }
 
-/* Reads the value of field f (after its union branch) into l. */
-static inline lp_err_t dec_value(lp_dec *d, lp_lead *l, int f)
+/*
+ * Reads the value of field f, of type t, after its union branch. t is a
+ * constant at every call site, so the switch folds away once inlined.
+ */
+static inline LP_CODEC_INLINE lp_err_t dec_value(lp_dec *d, lp_lead *l, int f, lp_type t)
 {
     lp_val *v = &l->v[f];
     lp_str s = {"", 0};
     lp_err_t err;
-    switch (lp_fields[f].type) {
+    switch (t) {
     case LP_T_STR:
         err = dec_str(d, &s);
         v->s = s.ptr;
@@ -235,23 +245,35 @@ static inline lp_err_t dec_value(lp_dec *d, lp_lead *l, int f)
     return dec_fail(d, "field '%s' has no Avro type", d->field);
 }
 
+/* Reads input field f (name, type t), with its union branch when nullable. */
+static inline LP_CODEC_INLINE lp_err_t dec_field(lp_dec *d, lp_lead *l, int f, const char *name,
+                                                 lp_type t)
+{
+    int present = 1;
+    lp_err_t err;
+    d->field = name;
+    if (lp_codec_nullable(f) && (err = dec_branch(d, &present)))
+        return err;
+    if (!present)
+        return LP_OK;
+    if ((err = dec_value(d, l, f, t)))
+        return err;
+    l->present |= 1ull << f;
+    return LP_OK;
+}
+
 lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena *a, char *why,
                               size_t whylen)
 {
     lp_dec d = {(const uint8_t *)buf, (const uint8_t *)buf + len, a, "", why, whylen};
     lp_err_t err;
     lp_lead_clear(l);
-    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
-        int present = 1;
-        d.field = lp_fields[f].name;
-        if (lp_codec_nullable(f) && (err = dec_branch(&d, &present)))
-            return err;
-        if (!present)
-            continue;
-        if ((err = dec_value(&d, l, f)))
-            return err;
-        l->present |= 1ull << f;
-    }
+    /* One straight-line step per input field, in LP_FIELD_LIST order. */
+#define LP_CODEC_DEC(id, name, type, flags)                                                        \
+    if (((flags) & LP_FF_INPUT) && (err = dec_field(&d, l, LP_F_##id, name, type)))                \
+        return err;
+    LP_FIELD_LIST(LP_CODEC_DEC)
+#undef LP_CODEC_DEC
     if ((err = dec_custom(&d, l)))
         return err;
     if (d.p != d.end)
@@ -259,14 +281,16 @@ lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena 
     return LP_OK;
 }
 
-/* The most bytes field f of l can take when encoded. */
-static size_t enc_field_bound(const lp_lead *l, int f)
+/* The most bytes field f (of type t) of l can take when encoded. */
+static inline LP_CODEC_INLINE size_t enc_field_bound(const lp_lead *l, int f, lp_type t)
 {
     const lp_val *v = &l->v[f];
     size_t n = 1 + LP_CODEC_VARINT_MAX;
-    if (lp_fields[f].type == LP_T_STR)
+    if (!lp_lead_has(l, f))
+        return n;
+    if (t == LP_T_STR)
         return n + v->len;
-    if (lp_fields[f].type == LP_T_LIST) {
+    if (t == LP_T_LIST) {
         n += LP_CODEC_VARINT_MAX;
         for (uint32_t i = 0; i < v->len; i++)
             n += LP_CODEC_VARINT_MAX + v->list[i].len;
@@ -278,8 +302,11 @@ static size_t enc_field_bound(const lp_lead *l, int f)
 static size_t enc_bound(const lp_lead *l)
 {
     size_t n = 2 * LP_CODEC_VARINT_MAX;
-    for (int f = 0; f < LP_F_INPUT_COUNT; f++)
-        n += lp_lead_has(l, f) ? enc_field_bound(l, f) : 1;
+#define LP_CODEC_BOUND(id, name, type, flags)                                                      \
+    if ((flags) & LP_FF_INPUT)                                                                     \
+        n += enc_field_bound(l, LP_F_##id, type);
+    LP_FIELD_LIST(LP_CODEC_BOUND)
+#undef LP_CODEC_BOUND
     for (uint32_t i = 0; i < l->ncustom; i++)
         n += 2 * LP_CODEC_VARINT_MAX + l->custom[i].key.len + l->custom[i].val.len;
     return n;
@@ -316,11 +343,11 @@ static uint8_t *enc_list(uint8_t *p, const lp_val *v)
     return p;
 }
 
-/* Writes the value of present field f (after its union branch). */
-static inline uint8_t *enc_value(uint8_t *p, const lp_lead *l, int f)
+/* Writes the value of present field f, of type t (after its union branch). */
+static inline LP_CODEC_INLINE uint8_t *enc_value(uint8_t *p, const lp_lead *l, int f, lp_type t)
 {
     const lp_val *v = &l->v[f];
-    switch (lp_fields[f].type) {
+    switch (t) {
     case LP_T_STR: return enc_str(p, v->s, v->len);
     case LP_T_LONG:
     case LP_T_TS: return p + lp_codec_put_long(p, v->i);
@@ -345,22 +372,30 @@ static uint8_t *enc_custom(uint8_t *p, const lp_lead *l)
     return p;
 }
 
+/* Writes input field f (type t), with its union branch when nullable. */
+static inline LP_CODEC_INLINE uint8_t *enc_field(uint8_t *p, const lp_lead *l, int f, lp_type t)
+{
+    int present = lp_lead_has(l, f);
+    if (!lp_codec_nullable(f))
+        return present ? enc_value(p, l, f, t) : enc_str(p, "", 0);
+    if (!present) {
+        *p = 0;
+        return p + 1;
+    }
+    *p = 2; /* zigzag(1): the non-null branch */
+    return enc_value(p + 1, l, f, t);
+}
+
 lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out)
 {
     if (lp_buf_reserve(out, enc_bound(l)))
         return LP_E_NOMEM;
     uint8_t *p = (uint8_t *)out->data + out->len;
-    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
-        int present = lp_lead_has(l, f);
-        if (!lp_codec_nullable(f))
-            p = present ? enc_value(p, l, f) : enc_str(p, "", 0);
-        else if (!present)
-            *p++ = 0;
-        else {
-            *p++ = 2; /* zigzag(1): the non-null branch */
-            p = enc_value(p, l, f);
-        }
-    }
+#define LP_CODEC_ENC(id, name, type, flags)                                                        \
+    if ((flags) & LP_FF_INPUT)                                                                     \
+        p = enc_field(p, l, LP_F_##id, type);
+    LP_FIELD_LIST(LP_CODEC_ENC)
+#undef LP_CODEC_ENC
     p = enc_custom(p, l);
     out->len = (size_t)((char *)p - out->data);
     return LP_OK;
