@@ -25,7 +25,7 @@
 
 #define LP_DEDUPE_ID_INLINE 40
 #define LP_DEDUPE_STRIPES_MAX 64
-#define LP_DEDUPE_NIL UINT32_MAX   /* no slot (list ends, empty index cells) */
+#define LP_DEDUPE_NIL UINT32_MAX /* no slot (list ends, empty index cells) */
 #define LP_DEDUPE_CAP_MAX (UINT32_MAX / 4)
 
 typedef struct lp_dedupe_entry {
@@ -263,8 +263,8 @@ void lp_dedupe_free(lp_dedupe *d)
 }
 
 /* Answers for a key already in the table, under the stripe lock. */
-static bool stripe_check_known(const lp_dedupe *d, lp_dedupe_stripe *st, uint32_t s,
-                               lp_str lead_id, int64_t ts, lp_arena *a, lp_str *first_id)
+static bool stripe_check_known(const lp_dedupe *d, lp_dedupe_stripe *st, uint32_t s, lp_str lead_id,
+                               int64_t ts, lp_arena *a, lp_str *first_id)
 {
     lp_dedupe_entry *e = &st->slab[s];
     if (!dedupe_in_window(d, e->ts_ms, ts)) {

@@ -81,7 +81,6 @@ static char ascii_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-
 static bool ascii_is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -526,10 +525,12 @@ struct lp_country {
 };
 
 static const struct lp_country lp_countries[] = {
-    {"US", "USA", "united states|united states of america|america|u s|u s a|estados unidos|"
-                  "etats-unis|états-unis|vereinigte staaten"},
-    {"GB", "GBR", "united kingdom|great britain|britain|england|scotland|wales|northern ireland|"
-                  "uk|u k|royaume-uni|reino unido|vereinigtes königreich"},
+    {"US", "USA",
+     "united states|united states of america|america|u s|u s a|estados unidos|"
+     "etats-unis|états-unis|vereinigte staaten"},
+    {"GB", "GBR",
+     "united kingdom|great britain|britain|england|scotland|wales|northern ireland|"
+     "uk|u k|royaume-uni|reino unido|vereinigtes königreich"},
     {"CA", "CAN", "canada"},
     {"MX", "MEX", "mexico|méxico"},
     {"DE", "DEU", "germany|deutschland|allemagne|alemania|germania"},
@@ -549,8 +550,9 @@ static const struct lp_country lp_countries[] = {
     {"FI", "FIN", "finland|suomi|finnland"},
     {"IS", "ISL", "iceland|ísland"},
     {"PL", "POL", "poland|polska|polen"},
-    {"CZ", "CZE", "czech republic|czechia|česko|Česko|česká republika|Česká republika|"
-                  "tschechien"},
+    {"CZ", "CZE",
+     "czech republic|czechia|česko|Česko|česká republika|Česká republika|"
+     "tschechien"},
     {"SK", "SVK", "slovakia|slovensko"},
     {"HU", "HUN", "hungary|magyarország|magyarorszag|ungarn"},
     {"RO", "ROU", "romania|românia"},
@@ -725,8 +727,8 @@ lp_str lp_normalize_country(lp_str in)
         return s;
     pthread_once(&country_once, country_index_build);
     struct lp_country_alias probe = {key, (uint8_t)n, 0};
-    const struct lp_country_alias *hit = bsearch(&probe, country_index, country_nindex,
-                                                 sizeof(country_index[0]), country_alias_cmp);
+    const struct lp_country_alias *hit =
+        bsearch(&probe, country_index, country_nindex, sizeof(country_index[0]), country_alias_cmp);
     if (!hit)
         return s;
     return (lp_str){lp_countries[hit->country].iso2, 2};
@@ -735,19 +737,22 @@ lp_str lp_normalize_country(lp_str in)
 /* ---- free mail --------------------------------------------------------- */
 
 static const char *const lp_free_mail[] = {
-    "gmail.com", "googlemail.com", "msn.com", "icloud.com", "me.com", "mac.com",
-    "aim.com", "mail.com", "email.com", "ymail.com", "rocketmail.com", "hushmail.com",
-    "fastmail.com", "fastmail.fm", "hey.com", "zoho.com", "zohomail.com", "yopmail.com",
-    "mailinator.com", "guerrillamail.com", "proton.me", "protonmail.com", "protonmail.ch",
-    "pm.me", "tutanota.com", "tutanota.de", "tuta.io", "web.de", "t-online.de",
-    "freenet.de", "arcor.de", "posteo.de", "mailbox.org", "orange.fr", "free.fr",
-    "laposte.net", "sfr.fr", "wanadoo.fr", "libero.it", "virgilio.it", "tiscali.it",
-    "alice.it", "mail.ru", "inbox.ru", "list.ru", "bk.ru", "rambler.ru", "ya.ru",
-    "qq.com", "163.com", "126.com", "yeah.net", "sina.com", "sohu.com", "aliyun.com",
-    "naver.com", "daum.net", "hanmail.net", "rediffmail.com", "seznam.cz", "wp.pl",
-    "o2.pl", "onet.pl", "interia.pl", "btinternet.com", "sky.com", "virginmedia.com",
-    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "cox.net", "bigpond.com",
-    "optusnet.com.au", "uol.com.br", "bol.com.br", "terra.com.br",
+    "gmail.com",      "googlemail.com",  "msn.com",       "icloud.com",      "me.com",
+    "mac.com",        "aim.com",         "mail.com",      "email.com",       "ymail.com",
+    "rocketmail.com", "hushmail.com",    "fastmail.com",  "fastmail.fm",     "hey.com",
+    "zoho.com",       "zohomail.com",    "yopmail.com",   "mailinator.com",  "guerrillamail.com",
+    "proton.me",      "protonmail.com",  "protonmail.ch", "pm.me",           "tutanota.com",
+    "tutanota.de",    "tuta.io",         "web.de",        "t-online.de",     "freenet.de",
+    "arcor.de",       "posteo.de",       "mailbox.org",   "orange.fr",       "free.fr",
+    "laposte.net",    "sfr.fr",          "wanadoo.fr",    "libero.it",       "virgilio.it",
+    "tiscali.it",     "alice.it",        "mail.ru",       "inbox.ru",        "list.ru",
+    "bk.ru",          "rambler.ru",      "ya.ru",         "qq.com",          "163.com",
+    "126.com",        "yeah.net",        "sina.com",      "sohu.com",        "aliyun.com",
+    "naver.com",      "daum.net",        "hanmail.net",   "rediffmail.com",  "seznam.cz",
+    "wp.pl",          "o2.pl",           "onet.pl",       "interia.pl",      "btinternet.com",
+    "sky.com",        "virginmedia.com", "comcast.net",   "verizon.net",     "att.net",
+    "sbcglobal.net",  "cox.net",         "bigpond.com",   "optusnet.com.au", "uol.com.br",
+    "bol.com.br",     "terra.com.br",
 };
 
 /* Providers that run one mail domain per country: yahoo.fr, hotmail.co.uk. */

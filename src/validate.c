@@ -100,8 +100,8 @@ static const char *msg_field_value(lp_arena *a, lp_field_id f, lp_str v, const c
 }
 
 /* Rejects with err and a message about field f's value v. */
-static lp_err_t validate_fail(lp_arena *a, const char **msg, lp_err_t err, lp_field_id f,
-                              lp_str v, const char *what)
+static lp_err_t validate_fail(lp_arena *a, const char **msg, lp_err_t err, lp_field_id f, lp_str v,
+                              const char *what)
 {
     if (err == LP_E_NOMEM || !(*msg = msg_field_value(a, f, v, what))) {
         *msg = lp_msg_nomem;
@@ -134,8 +134,7 @@ static lp_err_t validate_opt_out(const lp_validate_conf *c, const lp_lead *l, co
 }
 
 /* Normalises the email and sets email_domain from it. */
-static lp_err_t validate_email(const lp_validate_conf *c, lp_lead *l, lp_arena *a,
-                               const char **msg)
+static lp_err_t validate_email(const lp_validate_conf *c, lp_lead *l, lp_arena *a, const char **msg)
 {
     lp_str email, domain;
     lp_lead_unset(l, LP_F_EMAIL_DOMAIN);
@@ -153,8 +152,7 @@ static lp_err_t validate_email(const lp_validate_conf *c, lp_lead *l, lp_arena *
     return validate_fail(a, msg, err, LP_F_EMAIL, v, "is not a valid address");
 }
 
-static lp_err_t validate_phone(const lp_validate_conf *c, lp_lead *l, lp_arena *a,
-                               const char **msg)
+static lp_err_t validate_phone(const lp_validate_conf *c, lp_lead *l, lp_arena *a, const char **msg)
 {
     lp_str phone;
     if (!lp_lead_has(l, LP_F_PHONE))

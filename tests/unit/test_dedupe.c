@@ -180,9 +180,9 @@ static void bad_sizes_are_refused(void **state)
 typedef struct hammer {
     lp_dedupe *d;
     int thread;
-    atomic_int *firsts;      /* per key: how many threads got "first" */
-    atomic_int *winner;      /* per key: the thread that got "first" */
-    int *reported;           /* per thread and key: the thread named as first */
+    atomic_int *firsts; /* per key: how many threads got "first" */
+    atomic_int *winner; /* per key: the thread that got "first" */
+    int *reported;      /* per thread and key: the thread named as first */
 } hammer;
 
 /* Each thread walks every key from its own starting point, so that the

@@ -33,12 +33,23 @@ static void trim_removes_ascii_and_unicode_space(void **state)
     } cases[] = {
         {"  alice  ", "alice"},
         {"\t\r\nalice\r\n", "alice"},
-        {"\xC2\xA0" "alice\xC2\xA0", "alice"},             /* NBSP */
-        {"\xE3\x80\x80" "山田\xE3\x80\x80", "山田"},         /* U+3000 */
-        {"\xEF\xBB\xBF" "Acme GmbH", "Acme GmbH"},          /* BOM */
-        {"\xE2\x80\x8B" "x\xE2\x80\xAF", "x"},              /* ZWSP, U+202F */
+        {"\xC2\xA0"
+         "alice\xC2\xA0",
+         "alice"}, /* NBSP */
+        {"\xE3\x80\x80"
+         "山田\xE3\x80\x80",
+         "山田"}, /* U+3000 */
+        {"\xEF\xBB\xBF"
+         "Acme GmbH",
+         "Acme GmbH"}, /* BOM */
+        {"\xE2\x80\x8B"
+         "x\xE2\x80\xAF",
+         "x"},                                                      /* ZWSP, U+202F */
         {"Jos\xC3\xA9 M\xC3\xBCller", "Jos\xC3\xA9 M\xC3\xBCller"}, /* inside: untouched */
-        {"a\xC2\xA0" "b", "a\xC2\xA0" "b"},
+        {"a\xC2\xA0"
+         "b",
+         "a\xC2\xA0"
+         "b"},
         {" \xC2\xA0 \xE3\x80\x80 ", ""},
         {"", ""},
     };
@@ -65,7 +76,9 @@ static void email_table(void **state)
     } cases[] = {
         {"bob@example.com", LP_OK, "bob@example.com", "example.com"},
         {"  Bob.Smith@Example.COM ", LP_OK, "bob.smith@example.com", "example.com"},
-        {"\xC2\xA0" "alice@example.com\xC2\xA0", LP_OK, "alice@example.com", "example.com"},
+        {"\xC2\xA0"
+         "alice@example.com\xC2\xA0",
+         LP_OK, "alice@example.com", "example.com"},
         {"first.last+tag@sub.example.co.uk", LP_OK, "first.last+tag@sub.example.co.uk",
          "sub.example.co.uk"},
         {"o'brien@example.ie", LP_OK, "o'brien@example.ie", "example.ie"},
@@ -174,9 +187,13 @@ static void domain_table(void **state)
         {"example.com.", LP_OK, "example.com"},
         {"m\xC3\xBCnchen.de", LP_OK, "xn--mnchen-3ya.de"},
         {"https://www.m\xC3\xBCnchen.de/stadt", LP_OK, "xn--mnchen-3ya.de"},
-        {"b\xC3\xBC" "cher.example", LP_OK, "xn--bcher-kva.example"},
+        {"b\xC3\xBC"
+         "cher.example",
+         LP_OK, "xn--bcher-kva.example"},
         {"www.com", LP_OK, "www.com"},
-        {" \xC2\xA0" "acme.io ", LP_OK, "acme.io"},
+        {" \xC2\xA0"
+         "acme.io ",
+         LP_OK, "acme.io"},
         {"localhost", LP_E_DOMAIN_INVALID, NULL},
         {"ftp://example.com", LP_E_DOMAIN_INVALID, NULL},
         {"exa mple.com", LP_E_DOMAIN_INVALID, NULL},
@@ -254,26 +271,26 @@ static void phone_table(void **state)
         lp_err_t err;
         const char *want;
     } cases[] = {
-        {"+1 (415) 555-0132", LP_OK, "+1 (415) 555-0132"},          /* US */
+        {"+1 (415) 555-0132", LP_OK, "+1 (415) 555-0132"}, /* US */
         {"415.555.0132", LP_OK, "415.555.0132"},
-        {"'+49 30 1234567", LP_OK, "+49 30 1234567"},               /* DE, spreadsheet quote */
+        {"'+49 30 1234567", LP_OK, "+49 30 1234567"}, /* DE, spreadsheet quote */
         {"030/1234567", LP_OK, "030/1234567"},
-        {"+44 20 7946 0958", LP_OK, "+44 20 7946 0958"},            /* GB */
-        {"+33 1 23 45 67 89", LP_OK, "+33 1 23 45 67 89"},          /* FR */
-        {"+81-3-1234-5678", LP_OK, "+81-3-1234-5678"},              /* JP */
-        {"+91 98765 43210", LP_OK, "+91 98765 43210"},              /* IN */
+        {"+44 20 7946 0958", LP_OK, "+44 20 7946 0958"},   /* GB */
+        {"+33 1 23 45 67 89", LP_OK, "+33 1 23 45 67 89"}, /* FR */
+        {"+81-3-1234-5678", LP_OK, "+81-3-1234-5678"},     /* JP */
+        {"+91 98765 43210", LP_OK, "+91 98765 43210"},     /* IN */
         {"(+44) 20 7946 0958", LP_OK, "(+44) 20 7946 0958"},
         {" +1 415 555 0132 x123 ", LP_OK, "+1 415 555 0132 x123"},
         {"+1 415 555 0132 ext. 45", LP_OK, "+1 415 555 0132 ext. 45"},
         {"+1 415 555 0132 Extension 45", LP_OK, "+1 415 555 0132 Extension 45"},
         {"415-555-0132 #9", LP_OK, "415-555-0132 #9"},
         {"1234567", LP_OK, "1234567"},
-        {"123456", LP_E_PHONE_INVALID, NULL},                      /* too short */
-        {"+1 234 567 890 123 456", LP_E_PHONE_INVALID, NULL},      /* 16 digits */
-        {"555-CALL-NOW", LP_E_PHONE_INVALID, NULL},                /* letters */
+        {"123456", LP_E_PHONE_INVALID, NULL},                 /* too short */
+        {"+1 234 567 890 123 456", LP_E_PHONE_INVALID, NULL}, /* 16 digits */
+        {"555-CALL-NOW", LP_E_PHONE_INVALID, NULL},           /* letters */
         {"call me", LP_E_PHONE_INVALID, NULL},
-        {"415 555 0132 x", LP_E_PHONE_INVALID, NULL},              /* empty extension */
-        {"415 555 0132 ext 1234567", LP_E_PHONE_INVALID, NULL},    /* extension too long */
+        {"415 555 0132 x", LP_E_PHONE_INVALID, NULL},           /* empty extension */
+        {"415 555 0132 ext 1234567", LP_E_PHONE_INVALID, NULL}, /* extension too long */
         {"+1 415 +555 0132", LP_E_PHONE_INVALID, NULL},
         {"(415 555 0132", LP_E_PHONE_INVALID, NULL},
         {"'", LP_E_PHONE_INVALID, NULL},
@@ -297,17 +314,44 @@ static void country_table(void **state)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"United States", "US"}, {"USA", "US"}, {"U.S.", "US"}, {"us", "US"},
-        {"U.S.A.", "US"}, {"united states of america", "US"}, {" US ", "US"},
-        {"United Kingdom", "GB"}, {"UK", "GB"}, {"Great Britain", "GB"}, {"England", "GB"},
-        {"gb", "GB"}, {"Deutschland", "DE"}, {"Germany", "DE"}, {"DEU", "DE"},
-        {"The Netherlands", "NL"}, {"Holland", "NL"}, {"\xC3\x96sterreich", "AT"},
-        {"\xC3\xB6sterreich", "AT"}, {"Espa\xC3\xB1" "a", "ES"}, {"Schweiz", "CH"},
-        {"Korea, Republic of", "KR"}, {"South Korea", "KR"}, {"\xE6\x97\xA5\xE6\x9C\xAC", "JP"},
-        {"\xE4\xB8\xAD\xE5\x9B\xBD", "CN"}, {"\xD0\xA0\xD0\xBE\xD1\x81\xD1\x81\xD0\xB8\xD1\x8F", "RU"},
-        {"Brasil", "BR"}, {"M\xC3\xA9xico", "MX"}, {"UAE", "AE"}, {"India", "IN"},
-        {"T\xC3\xBCrkiye", "TR"}, {"Czechia", "CZ"}, {"new zealand", "NZ"},
-        {"Narnia", "Narnia"}, {" Atlantis ", "Atlantis"}, {"XX", "XX"},
+        {"United States", "US"},
+        {"USA", "US"},
+        {"U.S.", "US"},
+        {"us", "US"},
+        {"U.S.A.", "US"},
+        {"united states of america", "US"},
+        {" US ", "US"},
+        {"United Kingdom", "GB"},
+        {"UK", "GB"},
+        {"Great Britain", "GB"},
+        {"England", "GB"},
+        {"gb", "GB"},
+        {"Deutschland", "DE"},
+        {"Germany", "DE"},
+        {"DEU", "DE"},
+        {"The Netherlands", "NL"},
+        {"Holland", "NL"},
+        {"\xC3\x96sterreich", "AT"},
+        {"\xC3\xB6sterreich", "AT"},
+        {"Espa\xC3\xB1"
+         "a",
+         "ES"},
+        {"Schweiz", "CH"},
+        {"Korea, Republic of", "KR"},
+        {"South Korea", "KR"},
+        {"\xE6\x97\xA5\xE6\x9C\xAC", "JP"},
+        {"\xE4\xB8\xAD\xE5\x9B\xBD", "CN"},
+        {"\xD0\xA0\xD0\xBE\xD1\x81\xD1\x81\xD0\xB8\xD1\x8F", "RU"},
+        {"Brasil", "BR"},
+        {"M\xC3\xA9xico", "MX"},
+        {"UAE", "AE"},
+        {"India", "IN"},
+        {"T\xC3\xBCrkiye", "TR"},
+        {"Czechia", "CZ"},
+        {"new zealand", "NZ"},
+        {"Narnia", "Narnia"},
+        {" Atlantis ", "Atlantis"},
+        {"XX", "XX"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_str(cases[i].in, lp_normalize_country(S(cases[i].in)), cases[i].want);
@@ -317,14 +361,14 @@ static void free_mail_detection(void **state)
 {
     (void)state;
     static const char *const free_mail[] = {
-        "gmail.com", "GMail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr",
-        "hotmail.com", "hotmail.com.br", "outlook.com", "live.com", "icloud.com", "aol.com",
-        "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com",
-        "proton.me", "protonmail.com",
+        "gmail.com",   "GMail.com",      "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr",
+        "hotmail.com", "hotmail.com.br", "outlook.com",    "live.com",  "icloud.com",  "aol.com",
+        "gmx.de",      "gmx.net",        "web.de",         "mail.ru",   "yandex.ru",   "qq.com",
+        "163.com",     "proton.me",      "protonmail.com",
     };
     static const char *const business[] = {
-        "acme.com", "yahoo.example.com", "mygmail.com", "gmail.company.io", "live.acme.com",
-        "xn--mnchen-3ya.de",
+        "acme.com",         "yahoo.example.com", "mygmail.com",
+        "gmail.company.io", "live.acme.com",     "xn--mnchen-3ya.de",
     };
     for (size_t i = 0; i < sizeof(free_mail) / sizeof(free_mail[0]); i++)
         if (!lp_normalize_is_free_mail(S(free_mail[i]))) {

@@ -50,8 +50,7 @@ static void assert_field(const fixture *f, lp_field_id id, const char *want)
     assert_true(lp_lead_has(&f->lead, id));
     lp_str s = lp_lead_str(&f->lead, id);
     if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0) {
-        print_error("%s: got \"%.*s\", want \"%s\"\n", lp_fields[id].name, (int)s.len, s.ptr,
-                    want);
+        print_error("%s: got \"%.*s\", want \"%s\"\n", lp_fields[id].name, (int)s.len, s.ptr, want);
         fail();
     }
 }
@@ -279,7 +278,7 @@ static void countries_become_iso_codes(void **state)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"United States", "US"}, {"U.S.", "US"}, {"England", "GB"}, {"Holland", "NL"},
+        {"United States", "US"},          {"U.S.", "US"}, {"England", "GB"}, {"Holland", "NL"},
         {"Middle Earth", "Middle Earth"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -312,8 +311,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(defaults_are_documented_ones, setup, teardown),
         cmocka_unit_test_setup_teardown(clean_lead_is_normalised, setup, teardown),
         cmocka_unit_test_setup_teardown(emptied_fields_become_absent, setup, teardown),
-        cmocka_unit_test_setup_teardown(invalid_email_is_rejected_with_its_value, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(invalid_email_is_rejected_with_its_value, setup, teardown),
         cmocka_unit_test_setup_teardown(idn_email_domain_is_punycode, setup, teardown),
         cmocka_unit_test_setup_teardown(ignored_email_check_keeps_the_value, setup, teardown),
         cmocka_unit_test_setup_teardown(message_escapes_and_cuts_the_value, setup, teardown),
