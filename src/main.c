@@ -13,7 +13,10 @@ struct lp_command {
 };
 
 static const struct lp_command lp_commands[] = {
-    {"version", NULL, "print the version"},
+    {"check", lp_cmd_check, "compile a pipeline and report every error"},
+    {"batch", lp_cmd_batch, "run a pipeline offline, from files to files"},
+    {"import", lp_cmd_import, "load CSV, JSONL or Avro files into a Kafka topic"},
+    {"broker", lp_cmd_broker, "serve the embedded development Kafka broker on loopback"},
 };
 
 #define LP_NCOMMANDS (sizeof(lp_commands) / sizeof(lp_commands[0]))

@@ -2,26 +2,18 @@
  * normalize.c - canonical forms of emails, domains, web addresses, phone
  * numbers and countries; see normalize.h for the contract.
  *
- * Owns: the country alias index and the free-mail list (immutable tables),
- * and the run-time binding of libidn2.
+ * Owns: the country alias index and the free-mail list (immutable tables).
  *
- * Threads: any. The country index and the libidn2 binding are built once,
- * under pthread_once, and only read afterwards.
+ * Threads: any. The country index is built once, under pthread_once, and
+ * only read afterwards. libidn2's conversion is reentrant.
  *
  * Invariants: a result is either a slice of the caller's input or a copy in
  * the caller's arena; a host that leaves this module is lower-case ASCII
  * that passed host_is_valid().
- *
- * Why libidn2 is bound at run time: the build's link line does not name
- * libidn2 yet, and calling it directly would break every target that links
- * lpcore. The library is looked up in the process first (it is there when
- * linked, directly or through libcurl), then opened by its soname. The
- * pointer types come from <idn2.h>, so a signature change still fails to
- * compile.
+
  */
 #include "normalize.h"
 
-#include <dlfcn.h>
 #include <idn2.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -140,28 +132,6 @@ static lp_err_t str_lower(lp_str s, lp_arena *a, lp_str *out)
 
 /* ---- hosts ------------------------------------------------------------- */
 
-static pthread_once_t idn_once = PTHREAD_ONCE_INIT;
-static __typeof__(&idn2_to_ascii_8z) bound_idn2_to_ascii;
-static __typeof__(&idn2_free) bound_idn2_free;
-
-/* Binds libidn2 (see the note at the top); leaves the pointers NULL if absent. */
-static void idn_bind(void)
-{
-    void *to = dlsym(RTLD_DEFAULT, "idn2_to_ascii_8z");
-    void *fr = dlsym(RTLD_DEFAULT, "idn2_free");
-    if (!to || !fr) {
-        void *h = dlopen("libidn2.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            return;
-        to = dlsym(h, "idn2_to_ascii_8z");
-        fr = dlsym(h, "idn2_free");
-        if (!to || !fr)
-            return;
-    }
-    bound_idn2_to_ascii = (__typeof__(&idn2_to_ascii_8z))to;
-    bound_idn2_free = (__typeof__(&idn2_free))fr;
-}
-
 /*
  * Converts a non-ASCII host to its ASCII (punycode) form, trying IDNA2008
  * non-transitional processing first and transitional second (which maps
@@ -169,21 +139,20 @@ static void idn_bind(void)
  */
 static lp_err_t host_idn_to_ascii(lp_str host, lp_arena *a, lp_str *out)
 {
-    pthread_once(&idn_once, idn_bind);
-    if (!bound_idn2_to_ascii || memchr(host.ptr, '\0', host.len))
+    if (memchr(host.ptr, '\0', host.len))
         return LP_E_DOMAIN_INVALID;
     char *z = lp_arena_strndup(a, host.ptr, host.len);
     if (!z)
         return LP_E_NOMEM;
     char *ascii = NULL;
-    int rc = bound_idn2_to_ascii(z, &ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    int rc = idn2_to_ascii_8z(z, &ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
     if (rc != IDN2_OK)
-        rc = bound_idn2_to_ascii(z, &ascii, IDN2_TRANSITIONAL | IDN2_NFC_INPUT);
+        rc = idn2_to_ascii_8z(z, &ascii, IDN2_TRANSITIONAL | IDN2_NFC_INPUT);
     if (rc != IDN2_OK)
         return LP_E_DOMAIN_INVALID;
     size_t n = strlen(ascii);
     char *copy = lp_arena_strndup(a, ascii, n);
-    bound_idn2_free(ascii);
+    idn2_free(ascii);
     if (!copy)
         return LP_E_NOMEM;
     for (size_t i = 0; i < n; i++)

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "conf.h"
+#include "kafka_conf.h"
 #include "stage.h"
 #include "strset.h"
 
@@ -48,6 +49,7 @@ struct lp_pipeline {
     char version[17];
     lp_topics topics;
     lp_input_conf input;
+    lp_kafka_conf kafka;
     lp_named_set *sets;
     size_t nsets;
     void *state[LP_STAGE_COUNT]; /* compiled state of each stage */
@@ -102,7 +104,7 @@ static const lp_conf_prop sets_doc_props[] = {
     {NULL},
 };
 
-static const char *const top_keys[] = {"pipeline", "input", "topics", "sets", NULL};
+static const char *const top_keys[] = {"pipeline", "input", "topics", "sets", "kafka", NULL};
 
 static const lp_strset *lookup_set(void *ctx, const char *name, size_t len)
 {
@@ -274,7 +276,7 @@ static void check_top_keys(lp_diag *d, struct fy_node *root)
         if (!k || !is_known_top_key(k, len))
             lp_diag_node(d, fy_node_pair_key(pair),
                          "unknown section '%.*s' (expected pipeline, input, topics, sets, "
-                         "validate, dedupe, score, qualify, route or nurture)",
+                         "kafka, validate, dedupe, score, qualify, route or nurture)",
                          k ? (int)len : 0, k ? k : "");
     }
 }
@@ -300,6 +302,7 @@ static void compile_sections(lp_pipeline *pl, lp_diag *d, const char *path, stru
     pl->input.max_row_bytes = in.max_row_bytes;
     load_columns(pl, d, in.columns);
     load_sets(pl, d, path, lp_conf_get(root, "sets"));
+    lp_kafka_conf_load(d, &pl->mem, lp_conf_get(root, "kafka"), &pl->kafka);
     for (int s = 0; s < LP_STAGE_COUNT; s++) {
         const lp_stage_def *def = lp_chain[s];
         if (def)
@@ -394,15 +397,21 @@ const lp_input_conf *lp_pipeline_input(const lp_pipeline *pl)
     return &pl->input;
 }
 
+const lp_kafka_conf *lp_pipeline_kafka(const lp_pipeline *pl)
+{
+    return &pl->kafka;
+}
+
 void lp_pipeline_doc(FILE *f)
 {
-    lp_conf_section sections[LP_STAGE_COUNT + 4] = {
+    lp_conf_section sections[LP_STAGE_COUNT + 5] = {
         {"pipeline", "Identifies the pipeline. Required.", pipeline_props},
         {"topics", "Kafka topics used by `leadpipe run` and `leadpipe import`.", topics_props},
         {"input", "How CSV, JSONL and Avro files are read by `batch` and `import`.", input_props},
         {"sets", "Named string sets for rules (`email_domain in $free_mail`).", sets_doc_props},
+        {"kafka", lp_kafka_section_doc, lp_kafka_props},
     };
-    size_t n = 4;
+    size_t n = 5;
     for (int s = 0; s < LP_STAGE_COUNT; s++)
         if (lp_chain[s])
             sections[n++] = (lp_conf_section){lp_chain[s]->section, lp_chain[s]->doc,

@@ -68,6 +68,10 @@ const char *lp_pipeline_version(const lp_pipeline *pl);
 const lp_topics *lp_pipeline_topics(const lp_pipeline *pl);
 const lp_input_conf *lp_pipeline_input(const lp_pipeline *pl);
 
+struct lp_kafka_conf;
+/* The `kafka:` section (brokers, group, wire format, librdkafka properties). */
+const struct lp_kafka_conf *lp_pipeline_kafka(const lp_pipeline *pl);
+
 /* Number of compiled rule expressions, for summaries. */
 size_t lp_pipeline_rules(const lp_pipeline *pl);
 
