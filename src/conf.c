@@ -16,9 +16,26 @@
  * Finds where a node starts in the file: a scalar's own token, else the
  * first key or item inside a collection. Lines and columns are 1-based.
  */
+static bool node_mark(struct fy_node *n, int *line, int *col, bool *quoted);
+
+/* An empty collection has no token of its own: use the key that names it. */
+static bool parent_key_mark(struct fy_node *n, int *line, int *col, bool *quoted)
+{
+    struct fy_node *parent = fy_node_get_parent(n);
+    if (!parent || !fy_node_is_mapping(parent))
+        return false;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(parent, &it)))
+        if (fy_node_pair_value(p) == n)
+            return node_mark(fy_node_pair_key(p), line, col, quoted);
+    return false;
+}
+
 static bool node_mark(struct fy_node *n, int *line, int *col, bool *quoted)
 {
     *quoted = false;
+    struct fy_node *start = n;
     while (n) {
         if (fy_node_is_scalar(n) || fy_node_is_alias(n)) {
             struct fy_token *t = fy_node_get_scalar_token(n);
@@ -27,8 +44,6 @@ static bool node_mark(struct fy_node *n, int *line, int *col, bool *quoted)
                 return false;
             *line = m->line + 1;
             *col = m->column + 1;
-            enum fy_scalar_style st = fy_token_scalar_style(t);
-            *quoted = st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED;
             return true;
         }
         void *it = NULL;
@@ -39,7 +54,7 @@ static bool node_mark(struct fy_node *n, int *line, int *col, bool *quoted)
             n = fy_node_sequence_iterate(n, &it);
         }
     }
-    return false;
+    return start && parent_key_mark(start, line, col, quoted);
 }
 
 static void diag_vreport(lp_diag *d, struct fy_node *n, size_t offset, bool use_offset,
@@ -60,7 +75,7 @@ static void diag_vreport(lp_diag *d, struct fy_node *n, size_t offset, bool use_
                 last_nl = i + 1;
             }
         if (extra_lines == 0) {
-            col += (int)offset + (quoted ? 1 : 0);
+            col += (int)offset;
         } else {
             line += extra_lines + 1;
             col = (int)(offset - last_nl) + 1;
@@ -325,12 +340,20 @@ static bool prop_set(lp_diag *d, lp_arena *mem, const lp_conf_prop *p, struct fy
 static void prop_default(lp_diag *d, lp_arena *mem, const lp_conf_prop *p, void *dst)
 {
     char *field = (char *)dst + p->offset;
-    if (p->type == LP_CONF_NODE) {
-        *(struct fy_node **)field = NULL;
+    if (!p->def) {
+        /* no default: the zero value of the type (NULL, 0, false) */
+        switch (p->type) {
+        case LP_CONF_STR: *(char **)field = NULL; break;
+        case LP_CONF_NODE: *(struct fy_node **)field = NULL; break;
+        case LP_CONF_INT:
+        case LP_CONF_DURATION: *(int64_t *)field = 0; break;
+        case LP_CONF_DOUBLE: *(double *)field = 0; break;
+        case LP_CONF_BOOL: *(bool *)field = false; break;
+        case LP_CONF_ENUM: *(int *)field = 0; break;
+        case LP_CONF_FIELDS: *(uint64_t *)field = 0; break;
+        }
         return;
     }
-    if (!p->def)
-        return;
     struct fy_document *doc = fy_document_build_from_string(NULL, p->def, FY_NT);
     if (!doc) {
         lp_diag_node(d, NULL, "internal: bad default for '%s'", p->key);

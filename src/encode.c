@@ -444,6 +444,7 @@ lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf
         av_bytes(&w, r->duplicate_of.ptr, r->duplicate_of.len);
     av_owner(&w, r, kind);
     av_opt_cstr(&w, r->route_rule);
+    av_opt_cstr(&w, r->qualify_rule);
     av_long(&w, aux_index(r->enrich_status));
     av_long(&w, aux_index(r->llm_status));
     av_cstr(&w, ri->pipeline_name);
@@ -514,6 +515,8 @@ static void js_routed_outcome(lp_w *w, const lp_record *r, const lp_run_info *ri
     js_owner(w, r, kind);
     w_lit(w, ",\"route_rule\":");
     js_opt_cstr(w, r->route_rule);
+    w_lit(w, ",\"qualify_rule\":");
+    js_opt_cstr(w, r->qualify_rule);
     w_lit(w, ",\"enrichment\":");
     js_cstr(w, lp_aux_status_name(r->enrich_status));
     w_lit(w, ",\"llm\":");

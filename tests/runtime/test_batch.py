@@ -52,12 +52,12 @@ class CheckTest(unittest.TestCase):
         expected = [
             f"{broken}:3:3: unknown key 'colour'",
             f"{broken}:9:14: unknown field 'titel'",
-            f"{broken}:12:",  # regex error inside the rule
+            f"{broken}:12:22: regex: missing closing parenthesis",
             f"{broken}:15:25: unknown set $apac",
             "missing required key 'points'",
             f"{broken}:20:14: 'lots' is not an integer",
             "name exactly one of owner, team or queue",
-            "'steps' is a non-empty list",
+            f"{broken}:31:7: 'steps' is a non-empty list",
         ]
         for e in expected:
             self.assertIn(e, err)

@@ -39,7 +39,7 @@ static const char routed_json[] =
         "\"dimension\":\"engagement\",\"points\":12}],\"qualification\":\"SQL\","
         "\"gray_zone\":false,\"disposition\":\"sales\",\"duplicate_of\":null,"
         "\"owner\":{\"kind\":\"team\",\"name\":\"emea-enterprise\"},"
-        "\"route_rule\":\"emea_big\",\"enrichment\":\"cached\",\"llm\":\"skipped\","
+        "\"route_rule\":\"emea_big\",\"qualify_rule\":null,\"enrichment\":\"cached\",\"llm\":\"skipped\","
         "\"pipeline\":{\"name\":\"default\",\"version\":\"sha256:abc\"},"
         "\"processed_at\":\"2026-01-02T03:04:06.123Z\"}";
 
@@ -108,7 +108,7 @@ static void routed_json_without_owner_or_scores(void **state)
                          "\"score\":{\"fit\":0,\"engagement\":0,\"total\":0,\"grade\":\"\"},"
                          "\"reasons\":[],\"qualification\":\"none\",\"gray_zone\":false,"
                          "\"disposition\":\"duplicate\",\"duplicate_of\":\"L-1\",\"owner\":null,"
-                         "\"route_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
+                         "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
                          "\"pipeline\":{\"name\":\"p\",\"version\":\"v1\"},"
                          "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
     lp_buf_free(&b);
