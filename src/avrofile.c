@@ -405,10 +405,10 @@ static lp_err_t avro_encode_raw(struct avrofile_state *s, lp_arena *a, lp_record
     return LP_OK;
 }
 
-/* A fatal error of next(), kept for lp_reader_error. */
-static lp_err_t avro_fatal(lp_reader *r, const char *what)
+/* A fatal error of next() at datum n, kept for lp_reader_error. */
+static lp_err_t avro_fatal(lp_reader *r, int64_t n, const char *what)
 {
-    snprintf(r->error, sizeof(r->error), "%s: %s", r->path, what);
+    snprintf(r->error, sizeof(r->error), "%s: datum %lld: %s", r->path, (long long)n, what);
     return LP_E_AVRO_DECODE;
 }
 
@@ -416,10 +416,9 @@ static lp_err_t avro_next(lp_reader *r, lp_arena *a, lp_record *rec)
 {
     struct avrofile_state *s = r->state;
     if (s->nread == s->total)
-        return s->corrupt ? avro_fatal(r, "truncated or corrupt block after the last datum read")
-                          : LP_E_EOF;
+        return s->corrupt ? avro_fatal(r, s->nread + 1, "truncated or corrupt block") : LP_E_EOF;
     if (avro_file_reader_read_value(s->fr, &s->value) != 0)
-        return avro_fatal(r, avro_strerror());
+        return avro_fatal(r, s->nread + 1, avro_strerror());
     rec->origin.offset = ++s->nread;
     lp_err_t rc = avro_encode_raw(s, a, rec);
     if (rc == LP_E_AVRO_DECODE)

@@ -476,7 +476,7 @@ static void fieldmap_quote(char *out, size_t cap, size_t *len, const char *s, si
     const unsigned char *p = (const unsigned char *)s;
     size_t o = *len, i = 0;
     out[o++] = '"';
-    while (i < n && i < max && o + 8 < cap) {
+    while (i < n && i < max && o + 16 < cap) {
         size_t k = utf8_seq_len(p + i, n - i);
         if (k > 1 || (k == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '"' && p[i] != '\\')) {
             memcpy(out + o, p + i, k);
@@ -509,7 +509,8 @@ static const char *fieldmap_problem(lp_err_t err)
 const char *lp_fieldmap_errmsg(lp_arena *a, lp_err_t err, const char *noun, const char *name,
                                size_t namelen, const char *val, size_t vallen)
 {
-    enum { CAP = 512 };
+    /* worst case: 96 name bytes and 64 value bytes, each escaped to 4 */
+    enum { CAP = 1024 };
     char *out = lp_arena_alloc(a, CAP);
     if (!out)
         return lp_err_str(err);
