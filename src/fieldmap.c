@@ -13,7 +13,6 @@
 #include "fieldmap.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
