@@ -631,42 +631,51 @@ static void draw_person(lp_leadgen *g, uint64_t seed, lg_person *p)
     p->free_mail = chance(r, free_pct);
 }
 
-/* Writes the local part of an address in one of the usual patterns. */
+/* Copies s to q and returns the end of the copy. */
+static char *put(char *q, lp_str s)
+{
+    memcpy(q, s.ptr, s.len);
+    return q + s.len;
+}
+
+/* Writes the local part of an address in one of the usual patterns:
+ * first.last, flast, first, firstl, first_last, f.last, lastf, last.first,
+ * first-last. */
 static size_t put_local(lg_rng *r, char *q, const lg_person *p)
 {
     static const uint8_t weights[] = {45, 15, 12, 5, 5, 8, 3, 2, 5};
-    lp_str f = p->fslug, l = p->lslug;
+    lp_str f = p->fslug, l = p->lslug, fi = {f.ptr, 1}, li = {l.ptr, 1};
     char *start = q;
     uint32_t x = below(r, 100), k = 0;
     while (x >= weights[k])
         x -= weights[k++];
     switch (k) {
     case 0:
-        memcpy(q, f.ptr, f.len), q += f.len, *q++ = '.', memcpy(q, l.ptr, l.len), q += l.len;
+        q = put(put(put(q, f), LP_STR_LIT(".")), l);
         break;
     case 1:
-        *q++ = f.ptr[0], memcpy(q, l.ptr, l.len), q += l.len;
+        q = put(put(q, fi), l);
         break;
     case 2:
-        memcpy(q, f.ptr, f.len), q += f.len;
+        q = put(q, f);
         break;
     case 3:
-        memcpy(q, f.ptr, f.len), q += f.len, *q++ = l.ptr[0];
+        q = put(put(q, f), li);
         break;
     case 4:
-        memcpy(q, f.ptr, f.len), q += f.len, *q++ = '_', memcpy(q, l.ptr, l.len), q += l.len;
+        q = put(put(put(q, f), LP_STR_LIT("_")), l);
         break;
     case 5:
-        *q++ = f.ptr[0], *q++ = '.', memcpy(q, l.ptr, l.len), q += l.len;
+        q = put(put(put(q, fi), LP_STR_LIT(".")), l);
         break;
     case 6:
-        memcpy(q, l.ptr, l.len), q += l.len, *q++ = f.ptr[0];
+        q = put(put(q, l), fi);
         break;
     case 7:
-        memcpy(q, l.ptr, l.len), q += l.len, *q++ = '.', memcpy(q, f.ptr, f.len), q += f.len;
+        q = put(put(put(q, l), LP_STR_LIT(".")), f);
         break;
     default:
-        memcpy(q, f.ptr, f.len), q += f.len, *q++ = '-', memcpy(q, l.ptr, l.len), q += l.len;
+        q = put(put(put(q, f), LP_STR_LIT("-")), l);
         break;
     }
     return (size_t)(q - start);
