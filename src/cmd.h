@@ -11,6 +11,7 @@
 int lp_cmd_check(int argc, char **argv);
 int lp_cmd_batch(int argc, char **argv);
 int lp_cmd_gen(int argc, char **argv);
+int lp_cmd_run(int argc, char **argv);
 int lp_cmd_broker(int argc, char **argv);
 int lp_cmd_import(int argc, char **argv);
 

@@ -1,0 +1,838 @@
+/*
+ * runtime.c - the Kafka streaming runtime; see runtime.h.
+ *
+ * Design
+ * ------
+ * Threads:
+ *   - N workers. Each owns one consumer (its own rd_kafka_t in the group),
+ *     its partitions' in-flight windows, a pipeline worker (arena, regex
+ *     scratch) and an encode buffer. Records of a partition are processed
+ *     in offset order by the one worker that owns the partition.
+ *   - One delivery thread polls the shared producer. Delivery reports
+ *     decrement the pending-output count of the record they belong to, and
+ *     failed deliveries are produced again (never skipped).
+ *
+ * The in-flight window of a partition is a FIFO of entries {offset,
+ * pending}, appended by the worker in offset order. An entry's pending
+ * count starts at 1 (a guard held while the worker produces the record's
+ * outputs), gains one per output, and loses one per acknowledged delivery.
+ * The worker retires entries from the head while their count is zero; the
+ * offset after the last retired entry is the partition's watermark, and
+ * only the watermark is ever committed. Entries live in fixed blocks that
+ * never move, so a delivery report can hold a pointer to its entry.
+ *
+ * Backpressure: a partition whose window holds max_inflight entries is
+ * paused, and resumed when it drains below half of that. The producer queue
+ * is bounded too: a full queue makes the worker wait, not drop.
+ *
+ * Rebalance: on revoke, the worker waits (up to drain_timeout) for the
+ * revoked partitions' windows to empty, commits their watermarks
+ * synchronously, then gives them up. Whatever could not drain stays
+ * uncommitted and is redelivered to the next owner: no loss.
+ *
+ * Shutdown: stop consuming, drain, commit, close the consumers (leaving
+ * the group), then flush the producer.
+ */
+#include "runtime.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "encode.h"
+#include "kafka_conf.h"
+#include "record.h"
+
+#define IF_BLOCK 4096 /* in-flight entries per block */
+
+typedef struct rt_inflight {
+    int64_t offset;
+    atomic_int pending;
+} rt_inflight;
+
+typedef struct rt_block {
+    struct rt_block *next;
+    rt_inflight e[IF_BLOCK];
+} rt_block;
+
+/* A partition of the input topic, owned by one worker while assigned. */
+typedef struct rt_part {
+    int32_t partition;
+    bool active;
+    bool paused;
+    bool eof;
+    rt_block *head, *tail; /* oldest unretired entry is head->e[head_i] */
+    uint32_t head_i, tail_i;
+    uint64_t count;       /* entries in the window */
+    int64_t watermark;    /* offset to commit: all before it are acknowledged; -1 none */
+    int64_t committed;    /* last watermark committed */
+    struct rt_part *next_retired; /* abandoned windows, kept until shutdown */
+} rt_part;
+
+typedef struct rt_runtime rt_runtime;
+
+typedef struct rt_worker {
+    rt_runtime *rt;
+    int id;
+    pthread_t thread;
+    rd_kafka_t *consumer;
+    lp_worker *pw;
+    lp_buf buf;
+    rt_part **parts; /* indexed by partition number */
+    int32_t nparts;
+    rt_part *retired;
+    bool joined;      /* has received an assignment (possibly empty) */
+    bool idle;        /* every active partition at EOF with an empty window */
+    uint64_t consumed, routed, rejected, tasks, rebalances;
+    double last_commit;
+    lp_err_t err;
+} rt_worker;
+
+/* A failed delivery waiting to be produced again by the delivery thread. */
+typedef struct rt_retry {
+    struct rt_retry *next;
+    char *topic;
+    void *key, *value;
+    size_t key_len, value_len;
+    rd_kafka_headers_t *hdrs;
+    rt_inflight *entry;
+} rt_retry;
+
+struct rt_runtime {
+    const lp_runtime_opts *o;
+    const lp_kafka_conf *kc;
+    lp_run_info info;
+    const char *brokers, *group, *in_topic;
+    rd_kafka_t *producer;
+    rd_kafka_topic_t *t_routed, *t_nurture, *t_rejected;
+    pthread_t dr_thread;
+    atomic_bool dr_stop;
+    atomic_uint_fast64_t delivered, retried;
+    pthread_mutex_t retry_lock;
+    rt_retry *retries;
+    rt_worker *workers;
+    double start;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
+        return true;
+    fprintf(stderr, "leadpipe run: kafka property %s=%s: %s\n", name, value, err);
+    return false;
+}
+
+static bool conf_set_all(rd_kafka_conf_t *conf, const lp_kafka_prop *p, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        ok &= conf_set(conf, p[i].name, p[i].value);
+    return ok;
+}
+
+/* Applies -X options: "consumer.x=v" and "producer.x=v" target one client. */
+static bool conf_set_x(rd_kafka_conf_t *conf, const lp_runtime_opts *o, const char *kind)
+{
+    bool ok = true;
+    size_t klen = strlen(kind);
+    for (int i = 0; i < o->nxprops; i++) {
+        const char *x = o->xprops[i];
+        const char *eq = strchr(x, '=');
+        if (!eq) {
+            fprintf(stderr, "leadpipe run: -X %s: expected name=value\n", x);
+            return false;
+        }
+        char name[256];
+        size_t nlen = (size_t)(eq - x);
+        if (nlen >= sizeof(name))
+            return false;
+        memcpy(name, x, nlen);
+        name[nlen] = '\0';
+        const char *target = name;
+        if (!strncmp(name, "consumer.", 9) || !strncmp(name, "producer.", 9)) {
+            if (strncmp(name, kind, klen) || name[klen] != '.')
+                continue;
+            target = name + klen + 1;
+        }
+        ok &= conf_set(conf, target, eq + 1);
+    }
+    return ok;
+}
+
+static rd_kafka_conf_t *conf_common(rt_runtime *rt, const char *kind)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf_set(conf, "bootstrap.servers", rt->brokers) &&
+              conf_set(conf, "client.id", "leadpipe") &&
+              conf_set_all(conf, rt->kc->client, rt->kc->nclient);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    (void)kind;
+    return conf;
+}
+
+/* ---- delivery ----------------------------------------------------------- */
+
+static void retry_push(rt_runtime *rt, const rd_kafka_message_t *m)
+{
+    rt_retry *r = calloc(1, sizeof(*r));
+    if (!r)
+        abort(); /* cannot keep the promise of no loss without memory */
+    r->topic = strdup(rd_kafka_topic_name(m->rkt));
+    r->key = m->key_len ? malloc(m->key_len) : NULL;
+    r->value = m->len ? malloc(m->len) : NULL;
+    if (!r->topic || (m->key_len && !r->key) || (m->len && !r->value))
+        abort();
+    if (m->key_len)
+        memcpy(r->key, m->key, m->key_len);
+    if (m->len)
+        memcpy(r->value, m->payload, m->len);
+    r->key_len = m->key_len;
+    r->value_len = m->len;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        r->hdrs = rd_kafka_headers_copy(h);
+    r->entry = m->_private;
+    pthread_mutex_lock(&rt->retry_lock);
+    r->next = rt->retries;
+    rt->retries = r;
+    pthread_mutex_unlock(&rt->retry_lock);
+}
+
+/* Delivery report: acknowledge the output, or queue it to be produced again. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    rt_runtime *rt = opaque;
+    if (m->err) {
+        fprintf(stderr, "leadpipe run: delivery to %s failed (%s); producing it again\n",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        retry_push(rt, m);
+        return;
+    }
+    rt_inflight *e = m->_private;
+    atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release);
+    atomic_fetch_add_explicit(&rt->delivered, 1, memory_order_relaxed);
+}
+
+/* Produces the queued retries; keeps those the queue cannot take yet. */
+static void retry_flush(rt_runtime *rt)
+{
+    pthread_mutex_lock(&rt->retry_lock);
+    rt_retry *list = rt->retries;
+    rt->retries = NULL;
+    pthread_mutex_unlock(&rt->retry_lock);
+    while (list) {
+        rt_retry *r = list;
+        list = r->next;
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rt->producer, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_KEY(r->key, r->key_len),
+            RD_KAFKA_V_VALUE(r->value, r->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_HEADERS(r->hdrs), RD_KAFKA_V_OPAQUE(r->entry), RD_KAFKA_V_END);
+        if (err) {
+            pthread_mutex_lock(&rt->retry_lock);
+            r->next = rt->retries;
+            rt->retries = r;
+            pthread_mutex_unlock(&rt->retry_lock);
+            continue;
+        }
+        atomic_fetch_add_explicit(&rt->retried, 1, memory_order_relaxed);
+        free(r->key);
+        free(r->topic);
+        free(r);
+    }
+}
+
+static void *delivery_main(void *arg)
+{
+    rt_runtime *rt = arg;
+    while (!atomic_load(&rt->dr_stop)) {
+        rd_kafka_poll(rt->producer, 50);
+        retry_flush(rt);
+    }
+    return NULL;
+}
+
+static lp_err_t producer_start(rt_runtime *rt)
+{
+    rd_kafka_conf_t *conf = conf_common(rt, "producer");
+    if (!conf)
+        return LP_E_CONFIG;
+    bool ok = conf_set(conf, "enable.idempotence", "true") &&
+              conf_set(conf, "linger.ms", "5") &&
+              conf_set(conf, "batch.num.messages", "10000") &&
+              conf_set(conf, "compression.type", "lz4") &&
+              conf_set(conf, "queue.buffering.max.messages", "200000") &&
+              conf_set(conf, "queue.buffering.max.kbytes", "262144") &&
+              conf_set_all(conf, rt->kc->producer, rt->kc->nproducer) &&
+              conf_set_x(conf, rt->o, "producer");
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return LP_E_CONFIG;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, rt);
+    char err[512];
+    rt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rt->producer) {
+        fprintf(stderr, "leadpipe run: cannot create producer: %s\n", err);
+        return LP_E_KAFKA;
+    }
+    const lp_topics *t = lp_pipeline_topics(rt->o->pl);
+    rt->t_routed = rd_kafka_topic_new(rt->producer, t->routed, NULL);
+    rt->t_nurture = rd_kafka_topic_new(rt->producer, t->nurture, NULL);
+    rt->t_rejected = rd_kafka_topic_new(rt->producer, t->rejected, NULL);
+    if (pthread_create(&rt->dr_thread, NULL, delivery_main, rt))
+        return LP_E_INTERNAL;
+    return LP_OK;
+}
+
+/* ---- in-flight windows -------------------------------------------------- */
+
+static rt_inflight *part_append(rt_part *p, int64_t offset)
+{
+    if (!p->tail) {
+        p->head = p->tail = calloc(1, sizeof(rt_block));
+        if (!p->head)
+            return NULL;
+        p->head_i = p->tail_i = 0;
+    }
+    if (p->tail_i == IF_BLOCK) {
+        rt_block *b = calloc(1, sizeof(rt_block));
+        if (!b)
+            return NULL;
+        p->tail->next = b;
+        p->tail = b;
+        p->tail_i = 0;
+    }
+    rt_inflight *e = &p->tail->e[p->tail_i++];
+    e->offset = offset;
+    atomic_store_explicit(&e->pending, 1, memory_order_relaxed);
+    p->count++;
+    p->eof = false;
+    return e;
+}
+
+/* Retires acknowledged entries from the head and advances the watermark. */
+static void part_retire(rt_part *p)
+{
+    while (p->count) {
+        rt_inflight *e = &p->head->e[p->head_i];
+        if (atomic_load_explicit(&e->pending, memory_order_acquire) != 0)
+            break;
+        p->watermark = e->offset + 1;
+        p->count--;
+        if (++p->head_i < IF_BLOCK)
+            continue;
+        if (p->head == p->tail) {
+            p->head_i = p->tail_i = 0;
+        } else {
+            rt_block *old = p->head;
+            p->head = old->next;
+            p->head_i = 0;
+            free(old);
+        }
+    }
+}
+
+static void part_free(rt_part *p)
+{
+    rt_block *b = p ? p->head : NULL;
+    while (b) {
+        rt_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(p);
+}
+
+static rt_part *worker_part(rt_worker *w, int32_t partition)
+{
+    if (partition < 0)
+        return NULL;
+    if (partition >= w->nparts) {
+        int32_t n = partition + 16;
+        rt_part **parts = realloc(w->parts, (size_t)n * sizeof(*parts));
+        if (!parts)
+            return NULL;
+        memset(parts + w->nparts, 0, (size_t)(n - w->nparts) * sizeof(*parts));
+        w->parts = parts;
+        w->nparts = n;
+    }
+    if (!w->parts[partition]) {
+        rt_part *p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        p->partition = partition;
+        p->watermark = p->committed = -1;
+        w->parts[partition] = p;
+    }
+    return w->parts[partition];
+}
+
+/* ---- commits and rebalances -------------------------------------------- */
+
+/* Commits the watermarks that moved; sync when a rebalance or exit needs it. */
+static void worker_commit(rt_worker *w, bool sync)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    for (int32_t i = 0; i < w->nparts; i++) {
+        rt_part *p = w->parts[i];
+        if (!p || !p->active)
+            continue;
+        part_retire(p);
+        if (p->watermark > p->committed)
+            rd_kafka_topic_partition_list_add(list, w->rt->in_topic, p->partition)->offset =
+                p->watermark;
+    }
+    if (list->cnt) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, list, sync ? 0 : 1);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            fprintf(stderr, "leadpipe run: worker %d: commit failed: %s\n", w->id,
+                    rd_kafka_err2str(err));
+        else
+            for (int i = 0; i < list->cnt; i++)
+                w->parts[list->elems[i].partition]->committed = list->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    w->last_commit = now_s();
+}
+
+/* Waits until the window of p is empty, or until the drain timeout. */
+static bool part_drain(rt_worker *w, rt_part *p)
+{
+    double deadline = now_s() + (double)w->rt->kc->drain_timeout_ms / 1000.0;
+    for (;;) {
+        part_retire(p);
+        if (p->count == 0)
+            return true;
+        if (now_s() > deadline)
+            return false;
+        rd_kafka_poll(w->consumer, 0);
+        sleep_ms(1);
+    }
+}
+
+/* Gives up a revoked partition: drain, commit, and forget its window. */
+static void worker_revoke(rt_worker *w, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        rt_part *p = worker_part(w, parts->elems[i].partition);
+        if (p && p->active && !part_drain(w, p))
+            fprintf(stderr,
+                    "leadpipe run: worker %d: partition %d: %llu records still in flight at "
+                    "revoke; left uncommitted for the next owner\n",
+                    w->id, p->partition, (unsigned long long)p->count);
+    }
+    worker_commit(w, true);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t n = parts->elems[i].partition;
+        rt_part *p = n < w->nparts ? w->parts[n] : NULL;
+        if (!p)
+            continue;
+        w->parts[n] = NULL;
+        if (p->count) { /* deliveries may still arrive: keep the memory */
+            p->next_retired = w->retired;
+            w->retired = p;
+        } else {
+            part_free(p);
+        }
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rt_worker *w = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    w->rebalances++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            rt_part *p = worker_part(w, parts->elems[i].partition);
+            if (p)
+                p->active = true;
+        }
+        w->joined = true;
+        if (cooperative)
+            rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        return;
+    }
+    worker_revoke(w, parts);
+    if (cooperative)
+        rd_kafka_incremental_unassign(rk, parts);
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+/* ---- processing --------------------------------------------------------- */
+
+static void add_source_headers(rd_kafka_headers_t *h, const rd_kafka_message_t *m)
+{
+    char part[16], off[24];
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    rd_kafka_header_add(h, "leadpipe.source.topic", -1, topic, -1);
+    rd_kafka_header_add(h, "leadpipe.source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "leadpipe.source.offset", -1, off, -1);
+}
+
+/* Produces one output, waiting while the producer queue is full. */
+static lp_err_t produce(rt_worker *w, rd_kafka_topic_t *t, lp_str key, const lp_buf *value,
+                        const rd_kafka_message_t *src, rt_inflight *e)
+{
+    atomic_fetch_add_explicit(&e->pending, 1, memory_order_relaxed);
+    for (;;) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+        add_source_headers(h, src);
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            w->rt->producer, RD_KAFKA_V_RKT(t), RD_KAFKA_V_KEY(key.ptr, key.len),
+            RD_KAFKA_V_VALUE(value->data, value->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(e), RD_KAFKA_V_END);
+        if (!err)
+            return LP_OK;
+        rd_kafka_headers_destroy(h);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            atomic_fetch_sub_explicit(&e->pending, 1, memory_order_relaxed);
+            fprintf(stderr, "leadpipe run: cannot produce to %s: %s\n", rd_kafka_topic_name(t),
+                    rd_kafka_err2str(err));
+            return LP_E_KAFKA;
+        }
+        sleep_ms(1); /* the delivery thread frees queue space */
+    }
+}
+
+/* Encodes and produces a record's outcome and nurture tasks. */
+static lp_err_t emit(rt_worker *w, const lp_record *r, const rd_kafka_message_t *m,
+                     rt_inflight *e)
+{
+    rt_runtime *rt = w->rt;
+    lp_str key = lp_lead_str(&r->lead, LP_F_LEAD_ID);
+    lp_err_t rc;
+    lp_buf_reset(&w->buf);
+    if (r->err != LP_OK) {
+        w->rejected++;
+        if (key.len == 0 && m->key_len)
+            key = (lp_str){m->key, (uint32_t)m->key_len};
+        if ((rc = lp_encode_rejected_avro(r, &rt->info, &w->buf)))
+            return rc;
+        return produce(w, rt->t_rejected, key, &w->buf, m, e);
+    }
+    w->routed++;
+    if ((rc = lp_encode_routed_avro(r, &rt->info, &w->buf)) ||
+        (rc = produce(w, rt->t_routed, key, &w->buf, m, e)))
+        return rc;
+    for (uint16_t i = 0; i < r->ntasks; i++) {
+        lp_buf_reset(&w->buf);
+        if ((rc = lp_encode_task_avro(r, &r->tasks[i], &rt->info, &w->buf)) ||
+            (rc = produce(w, rt->t_nurture, key, &w->buf, m, e)))
+            return rc;
+        w->tasks++;
+    }
+    return LP_OK;
+}
+
+/* The message's own timestamp, for leads that carry no received_at. */
+static int64_t message_time(const rd_kafka_message_t *m, int64_t fallback)
+{
+    rd_kafka_timestamp_type_t type;
+    int64_t ts = rd_kafka_message_timestamp(m, &type);
+    return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? fallback : ts;
+}
+
+static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
+{
+    rt_part *p = worker_part(w, m->partition);
+    rt_inflight *e = p ? part_append(p, m->offset) : NULL;
+    if (!e)
+        return LP_E_NOMEM;
+    lp_arena *a = lp_worker_arena(w->pw);
+    lp_record rec;
+    lp_record_init(&rec);
+    rec.raw = (lp_str){m->payload, (uint32_t)m->len};
+    rec.origin = (lp_origin){w->rt->in_topic, m->partition, m->offset};
+    rec.processed_at_ms = wall_ms();
+    char why[256];
+    if (lp_codec_decode_lead(m->payload, m->len, &rec.lead, a, why, sizeof(why)) != LP_OK)
+        lp_record_reject(&rec, LP_STAGE_DECODE, LP_E_AVRO_DECODE,
+                         lp_arena_strndup(a, why, strlen(why)));
+    else if (!lp_lead_has(&rec.lead, LP_F_RECEIVED_AT))
+        lp_lead_set_long(&rec.lead, LP_F_RECEIVED_AT, message_time(m, rec.processed_at_ms));
+    if (lp_pipeline_process(w->rt->o->pl, w->pw, &rec) == LP_E_PARK)
+        lp_record_reject(&rec, (lp_stage_id)rec.next_stage, LP_E_INTERNAL,
+                         "record parked, but this stage cannot park yet");
+    lp_err_t rc = emit(w, &rec, m, e);
+    atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
+    w->consumed++;
+    if (a->used > (4u << 20))
+        lp_arena_reset(a);
+    if (p->count >= (uint64_t)w->rt->kc->max_inflight && !p->paused) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
+        rd_kafka_pause_partitions(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        p->paused = true;
+    }
+    return rc;
+}
+
+/* Resumes paused partitions that drained; notes whether the worker is idle. */
+static void worker_housekeeping(rt_worker *w)
+{
+    bool idle = w->joined;
+    for (int32_t i = 0; i < w->nparts; i++) {
+        rt_part *p = w->parts[i];
+        if (!p || !p->active)
+            continue;
+        part_retire(p);
+        if (p->paused && p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
+            rd_kafka_resume_partitions(w->consumer, l);
+            rd_kafka_topic_partition_list_destroy(l);
+            p->paused = false;
+        }
+        if (!p->eof || p->count)
+            idle = false;
+    }
+    w->idle = idle;
+    if (now_s() - w->last_commit >= (double)w->rt->kc->commit_interval_ms / 1000.0)
+        worker_commit(w, false);
+}
+
+static void handle_event(rt_worker *w, const rd_kafka_message_t *m)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        rt_part *p = worker_part(w, m->partition);
+        if (p)
+            p->eof = true;
+        return;
+    }
+    fprintf(stderr, "leadpipe run: worker %d: %s\n", w->id, rd_kafka_message_errstr(m));
+}
+
+/* Drains every partition, commits, and leaves the group. */
+static void worker_shutdown(rt_worker *w)
+{
+    for (int32_t i = 0; i < w->nparts; i++)
+        if (w->parts[i] && w->parts[i]->active && !part_drain(w, w->parts[i]))
+            fprintf(stderr, "leadpipe run: worker %d: partition %d: %llu records left "
+                            "uncommitted at shutdown; they will be redelivered\n",
+                    w->id, i, (unsigned long long)w->parts[i]->count);
+    worker_commit(w, true);
+    rd_kafka_consumer_close(w->consumer);
+}
+
+static void *worker_main(void *arg)
+{
+    rt_worker *w = arg;
+    volatile sig_atomic_t *stop = w->rt->o->stop;
+    double last_house = 0;
+    while (!*stop && w->err == LP_OK) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 20);
+        if (m) {
+            if (m->err)
+                handle_event(w, m);
+            else
+                w->err = process_message(w, m);
+            rd_kafka_message_destroy(m);
+        }
+        double t = now_s();
+        if (!m || t - last_house > 0.01) {
+            worker_housekeeping(w);
+            last_house = t;
+        }
+    }
+    worker_shutdown(w);
+    return NULL;
+}
+
+static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
+{
+    w->rt = rt;
+    w->id = id;
+    w->pw = lp_worker_new(rt->o->pl);
+    lp_buf_init(&w->buf);
+    rd_kafka_conf_t *conf = conf_common(rt, "consumer");
+    if (!w->pw || !conf)
+        return conf ? LP_E_NOMEM : LP_E_CONFIG;
+    bool ok = conf_set(conf, "group.id", rt->group) &&
+              conf_set(conf, "enable.auto.commit", "false") &&
+              conf_set(conf, "enable.auto.offset.store", "false") &&
+              conf_set(conf, "auto.offset.reset", "earliest") &&
+              conf_set(conf, "enable.partition.eof", "true") &&
+              conf_set(conf, "queued.max.messages.kbytes", "16384") &&
+              conf_set(conf, "fetch.wait.max.ms", "50") &&
+              conf_set_all(conf, rt->kc->consumer, rt->kc->nconsumer) &&
+              conf_set_x(conf, rt->o, "consumer");
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return LP_E_CONFIG;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, w);
+    char err[512];
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!w->consumer) {
+        fprintf(stderr, "leadpipe run: cannot create consumer: %s\n", err);
+        return LP_E_KAFKA;
+    }
+    rd_kafka_poll_set_consumer(w->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, rt->in_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        fprintf(stderr, "leadpipe run: cannot subscribe to %s: %s\n", rt->in_topic,
+                rd_kafka_err2str(e));
+        return LP_E_KAFKA;
+    }
+    w->last_commit = now_s();
+    return pthread_create(&w->thread, NULL, worker_main, w) ? LP_E_INTERNAL : LP_OK;
+}
+
+static void worker_free(rt_worker *w)
+{
+    if (w->consumer)
+        rd_kafka_destroy(w->consumer);
+    for (int32_t i = 0; i < w->nparts; i++)
+        part_free(w->parts[i]);
+    free(w->parts);
+    while (w->retired) {
+        rt_part *next = w->retired->next_retired;
+        part_free(w->retired);
+        w->retired = next;
+    }
+    lp_buf_free(&w->buf);
+    lp_worker_free(w->pw);
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static void collect(rt_runtime *rt, int n, lp_runtime_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    for (int i = 0; i < n; i++) {
+        rt_worker *w = &rt->workers[i];
+        st->consumed += w->consumed;
+        st->routed += w->routed;
+        st->rejected += w->rejected;
+        st->tasks += w->tasks;
+        st->rebalances += w->rebalances;
+    }
+    st->delivered = atomic_load(&rt->delivered);
+    st->retried = atomic_load(&rt->retried);
+    st->seconds = now_s() - rt->start;
+}
+
+/* Watches the workers: status lines, idle exit. Returns when it is time to stop. */
+static void supervise(rt_runtime *rt, int n)
+{
+    const lp_runtime_opts *o = rt->o;
+    double idle_since = 0, last_status = now_s();
+    while (!*o->stop) {
+        sleep_ms(50);
+        bool all_idle = true;
+        for (int i = 0; i < n; i++)
+            all_idle &= rt->workers[i].idle && rt->workers[i].err == LP_OK;
+        for (int i = 0; i < n; i++)
+            if (rt->workers[i].err != LP_OK)
+                *o->stop = 1;
+        double t = now_s();
+        idle_since = all_idle ? (idle_since ? idle_since : t) : 0;
+        if (o->idle_exit_ms > 0 && idle_since && (t - idle_since) * 1000 >= o->idle_exit_ms)
+            *o->stop = 1;
+        if (!o->quiet && t - last_status >= 10) {
+            lp_runtime_stats st;
+            collect(rt, n, &st);
+            fprintf(stderr, "leadpipe run: %llu consumed, %llu routed, %llu rejected, %.0f/s\n",
+                    (unsigned long long)st.consumed, (unsigned long long)st.routed,
+                    (unsigned long long)st.rejected,
+                    st.seconds > 0 ? (double)st.consumed / st.seconds : 0.0);
+            last_status = t;
+        }
+    }
+}
+
+lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
+{
+    rt_runtime rt = {.o = o, .kc = lp_pipeline_kafka(o->pl)};
+    char group[256];
+    rt.info = (lp_run_info){lp_pipeline_name(o->pl), lp_pipeline_version(o->pl)};
+    rt.brokers = o->brokers ? o->brokers : rt.kc->brokers;
+    snprintf(group, sizeof(group), "leadpipe-%s", lp_pipeline_name(o->pl));
+    rt.group = o->group ? o->group : rt.kc->group ? rt.kc->group : group;
+    rt.in_topic = lp_pipeline_topics(o->pl)->input;
+    rt.start = now_s();
+    pthread_mutex_init(&rt.retry_lock, NULL);
+    rt.workers = calloc((size_t)o->threads, sizeof(rt_worker));
+    if (!rt.workers)
+        return LP_E_NOMEM;
+    lp_err_t rc = producer_start(&rt);
+    int started = 0;
+    while (rc == LP_OK && started < o->threads) {
+        rc = worker_start(&rt, &rt.workers[started], started);
+        if (rt.workers[started].consumer && rc == LP_OK)
+            started++;
+    }
+    if (rc == LP_OK)
+        supervise(&rt, started);
+    *o->stop = 1;
+    for (int i = 0; i < started; i++) {
+        pthread_join(rt.workers[i].thread, NULL);
+        if (rt.workers[i].err != LP_OK && rc == LP_OK)
+            rc = rt.workers[i].err;
+    }
+    if (rt.producer) {
+        rd_kafka_flush(rt.producer, (int)rt.kc->drain_timeout_ms);
+        atomic_store(&rt.dr_stop, true);
+        pthread_join(rt.dr_thread, NULL);
+    }
+    collect(&rt, started, st);
+    for (int i = 0; i <= started && i < o->threads; i++)
+        worker_free(&rt.workers[i]);
+    if (rt.producer) {
+        rd_kafka_topic_destroy(rt.t_routed);
+        rd_kafka_topic_destroy(rt.t_nurture);
+        rd_kafka_topic_destroy(rt.t_rejected);
+        rd_kafka_destroy(rt.producer);
+    }
+    free(rt.workers);
+    pthread_mutex_destroy(&rt.retry_lock);
+    return rc;
+}
