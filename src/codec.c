@@ -41,7 +41,7 @@ static inline int lp_codec_nullable(int f)
 }
 
 __attribute__((cold, format(printf, 2, 3))) static lp_err_t dec_fail(lp_dec *d, const char *fmt,
-                                                                    ...)
+                                                                     ...)
 {
     if (d->why && d->whylen) {
         va_list ap;
@@ -237,10 +237,14 @@ static inline LP_CODEC_INLINE lp_err_t dec_value(lp_dec *d, lp_lead *l, int f, l
         v->len = s.len;
         return err;
     case LP_T_LONG:
-    case LP_T_TS: return dec_long(d, &v->i);
-    case LP_T_DOUBLE: return dec_double(d, &v->d);
-    case LP_T_BOOL: return dec_bool(d, &v->i);
-    case LP_T_LIST: return dec_list(d, v);
+    case LP_T_TS:
+        return dec_long(d, &v->i);
+    case LP_T_DOUBLE:
+        return dec_double(d, &v->d);
+    case LP_T_BOOL:
+        return dec_bool(d, &v->i);
+    case LP_T_LIST:
+        return dec_list(d, v);
     }
     return dec_fail(d, "field '%s' has no Avro type", d->field);
 }
@@ -270,7 +274,7 @@ lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena 
     lp_lead_clear(l);
     /* One straight-line step per input field, in LP_FIELD_LIST order. */
 #define LP_CODEC_DEC(id, name, type, flags)                                                        \
-    if (((flags) & LP_FF_INPUT) && (err = dec_field(&d, l, LP_F_##id, name, type)))                \
+    if ((LP_FF_INPUT & (flags)) && (err = dec_field(&d, l, LP_F_##id, name, type)))                \
         return err;
     LP_FIELD_LIST(LP_CODEC_DEC)
 #undef LP_CODEC_DEC
@@ -303,7 +307,7 @@ static size_t enc_bound(const lp_lead *l)
 {
     size_t n = 2 * LP_CODEC_VARINT_MAX;
 #define LP_CODEC_BOUND(id, name, type, flags)                                                      \
-    if ((flags) & LP_FF_INPUT)                                                                     \
+    if (LP_FF_INPUT & (flags))                                                                     \
         n += enc_field_bound(l, LP_F_##id, type);
     LP_FIELD_LIST(LP_CODEC_BOUND)
 #undef LP_CODEC_BOUND
@@ -348,12 +352,18 @@ static inline LP_CODEC_INLINE uint8_t *enc_value(uint8_t *p, const lp_lead *l, i
 {
     const lp_val *v = &l->v[f];
     switch (t) {
-    case LP_T_STR: return enc_str(p, v->s, v->len);
+    case LP_T_STR:
+        return enc_str(p, v->s, v->len);
     case LP_T_LONG:
-    case LP_T_TS: return p + lp_codec_put_long(p, v->i);
-    case LP_T_DOUBLE: return enc_double(p, v->d);
-    case LP_T_BOOL: *p = v->i != 0; return p + 1;
-    case LP_T_LIST: return enc_list(p, v);
+    case LP_T_TS:
+        return p + lp_codec_put_long(p, v->i);
+    case LP_T_DOUBLE:
+        return enc_double(p, v->d);
+    case LP_T_BOOL:
+        *p = v->i != 0;
+        return p + 1;
+    case LP_T_LIST:
+        return enc_list(p, v);
     }
     return p;
 }
@@ -392,7 +402,7 @@ lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out)
         return LP_E_NOMEM;
     uint8_t *p = (uint8_t *)out->data + out->len;
 #define LP_CODEC_ENC(id, name, type, flags)                                                        \
-    if ((flags) & LP_FF_INPUT)                                                                     \
+    if (LP_FF_INPUT & (flags))                                                                     \
         p = enc_field(p, l, LP_F_##id, type);
     LP_FIELD_LIST(LP_CODEC_ENC)
 #undef LP_CODEC_ENC
@@ -485,8 +495,7 @@ out_free:
     return rc;
 }
 
-lp_err_t lp_codec_generic_roundtrip(lp_codec_generic *g, const char *buf, size_t len,
-                                    lp_buf *out)
+lp_err_t lp_codec_generic_roundtrip(lp_codec_generic *g, const char *buf, size_t len, lp_buf *out)
 {
     size_t size;
     avro_reader_memory_set_source(g->reader, buf, (int64_t)len);

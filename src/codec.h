@@ -133,8 +133,7 @@ lp_err_t lp_codec_generic_new(const char *schema_path, lp_codec_generic **out, c
  * its re-encoding (avro_value_write) to out. Returns LP_OK, LP_E_AVRO_DECODE
  * when avro-c cannot read the bytes, or LP_E_NOMEM.
  */
-lp_err_t lp_codec_generic_roundtrip(lp_codec_generic *g, const char *buf, size_t len,
-                                    lp_buf *out);
+lp_err_t lp_codec_generic_roundtrip(lp_codec_generic *g, const char *buf, size_t len, lp_buf *out);
 
 /* Frees a generic codec; NULL is allowed. */
 void lp_codec_generic_free(lp_codec_generic *g);

@@ -163,8 +163,8 @@ size_t lp_encode_ts_iso(int64_t ms, char *buf)
     int64_t y;
     unsigned mo, d, sec = (unsigned)(rem / 1000);
     civil_from_days(days, &y, &mo, &d);
-    int n = snprintf(buf, LP_ENCODE_TS_MAX, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", y,
-                     mo, d, sec / 3600, sec / 60 % 60, sec % 60, (unsigned)(rem % 1000));
+    int n = snprintf(buf, LP_ENCODE_TS_MAX, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", y, mo,
+                     d, sec / 3600, sec / 60 % 60, sec % 60, (unsigned)(rem % 1000));
     return n < 0 ? 0 : (size_t)n < LP_ENCODE_TS_MAX ? (size_t)n : LP_ENCODE_TS_MAX - 1;
 }
 
@@ -298,12 +298,24 @@ static void js_value(lp_w *w, const lp_lead *l, int f)
 {
     const lp_val *v = &l->v[f];
     switch (lp_fields[f].type) {
-    case LP_T_STR: js_str(w, v->s, v->len); break;
-    case LP_T_LONG: js_long(w, v->i); break;
-    case LP_T_DOUBLE: js_double(w, v->d); break;
-    case LP_T_BOOL: w_lit(w, v->i ? "true" : "false"); break;
-    case LP_T_TS: js_ts(w, v->i); break;
-    case LP_T_LIST: js_list(w, v); break;
+    case LP_T_STR:
+        js_str(w, v->s, v->len);
+        break;
+    case LP_T_LONG:
+        js_long(w, v->i);
+        break;
+    case LP_T_DOUBLE:
+        js_double(w, v->d);
+        break;
+    case LP_T_BOOL:
+        w_lit(w, v->i ? "true" : "false");
+        break;
+    case LP_T_TS:
+        js_ts(w, v->i);
+        break;
+    case LP_T_LIST:
+        js_list(w, v);
+        break;
     }
 }
 

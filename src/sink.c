@@ -25,7 +25,7 @@ struct lp_sink {
     FILE *fp;
     avro_file_writer_t avro; /* NULL for JSONL */
     uint64_t count;
-    lp_err_t err;            /* first failure; sticky */
+    lp_err_t err; /* first failure; sticky */
     char path[512];
     char errmsg[512];
 };
@@ -60,8 +60,8 @@ static lp_err_t sink_open_avro(lp_sink *s, const char *schema_path, char *err, s
     return rc;
 }
 
-lp_err_t lp_sink_open(const char *path, lp_sink_format fmt, const char *schema_path,
-                      lp_sink **out, char *err, size_t errlen)
+lp_err_t lp_sink_open(const char *path, lp_sink_format fmt, const char *schema_path, lp_sink **out,
+                      char *err, size_t errlen)
 {
     lp_err_t rc = LP_E_NOMEM;
     lp_sink *s = calloc(1, sizeof(*s));

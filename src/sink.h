@@ -48,8 +48,8 @@ typedef struct lp_sink lp_sink;
  * Returns LP_OK; LP_E_IO when the file cannot be created; LP_E_CONFIG when
  * the schema cannot be read or parsed; the reason, naming the file, in err.
  */
-lp_err_t lp_sink_open(const char *path, lp_sink_format fmt, const char *schema_path,
-                      lp_sink **out, char *err, size_t errlen);
+lp_err_t lp_sink_open(const char *path, lp_sink_format fmt, const char *schema_path, lp_sink **out,
+                      char *err, size_t errlen);
 
 /*
  * Appends one encoded record. Returns LP_OK or LP_E_IO (see

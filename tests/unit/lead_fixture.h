@@ -18,10 +18,10 @@
 #include "lead.h"
 #include "record.h"
 
-#define FX_RECEIVED_AT 1767323045000LL  /* 2026-01-02T03:04:05.000Z */
+#define FX_RECEIVED_AT 1767323045000LL   /* 2026-01-02T03:04:05.000Z */
 #define FX_LAST_ACTIVITY 1766906400000LL /* 2025-12-28T07:20:00.000Z */
-#define FX_PROCESSED_AT 1767323046123LL /* 2026-01-02T03:04:06.123Z */
-#define FX_SEND_AT 1767409445000LL      /* 2026-01-03T03:04:05.000Z */
+#define FX_PROCESSED_AT 1767323046123LL  /* 2026-01-02T03:04:06.123Z */
+#define FX_SEND_AT 1767409445000LL       /* 2026-01-03T03:04:05.000Z */
 
 static const lp_str fx_technologies[] = {
     {"Salesforce", 10}, {"HubSpot", 7}, {"", 0}, {"Snowflake \xe2\x9d\x84", 13}};

@@ -32,12 +32,18 @@ static void schema_path(char *buf, size_t len, const char *name)
 static json_t *expected_type(lp_type t)
 {
     switch (t) {
-    case LP_T_STR: return json_string("string");
-    case LP_T_LONG: return json_string("long");
-    case LP_T_DOUBLE: return json_string("double");
-    case LP_T_BOOL: return json_string("boolean");
-    case LP_T_TS: return json_pack("{s:s, s:s}", "type", "long", "logicalType", "timestamp-millis");
-    case LP_T_LIST: return json_pack("{s:s, s:s}", "type", "array", "items", "string");
+    case LP_T_STR:
+        return json_string("string");
+    case LP_T_LONG:
+        return json_string("long");
+    case LP_T_DOUBLE:
+        return json_string("double");
+    case LP_T_BOOL:
+        return json_string("boolean");
+    case LP_T_TS:
+        return json_pack("{s:s, s:s}", "type", "long", "logicalType", "timestamp-millis");
+    case LP_T_LIST:
+        return json_pack("{s:s, s:s}", "type", "array", "items", "string");
     }
     return json_null();
 }
@@ -129,8 +135,12 @@ static void assert_same_lead(const lp_lead *got, const lp_lead *want)
             continue;
         const lp_val *g = &got->v[f], *w = &want->v[f];
         switch (lp_fields[f].type) {
-        case LP_T_STR: assert_str_field(got, want, f); break;
-        case LP_T_DOUBLE: assert_true(g->d == w->d); break;
+        case LP_T_STR:
+            assert_str_field(got, want, f);
+            break;
+        case LP_T_DOUBLE:
+            assert_true(g->d == w->d);
+            break;
         case LP_T_LIST:
             assert_int_equal(g->len, w->len);
             for (uint32_t i = 0; i < w->len; i++) {
@@ -138,7 +148,8 @@ static void assert_same_lead(const lp_lead *got, const lp_lead *want)
                 assert_memory_equal(g->list[i].ptr, w->list[i].ptr, w->list[i].len);
             }
             break;
-        default: assert_true(g->i == w->i);
+        default:
+            assert_true(g->i == w->i);
         }
     }
     assert_int_equal(got->ncustom, want->ncustom);
@@ -200,8 +211,8 @@ static void minimal_lead_has_exact_bytes(void **state)
     lp_lead_set_long(&l, LP_F_EMPLOYEES, -2);
     assert_int_equal(lp_codec_encode_lead(&l, &b), LP_OK);
     assert_memory_equal(b.data, "\x02\x61", 2);
-    assert_int_equal(b.data[2 + LP_F_EMPLOYEES - 1], 2);  /* branch 1 */
-    assert_int_equal(b.data[2 + LP_F_EMPLOYEES], 3);      /* zigzag(-2) */
+    assert_int_equal(b.data[2 + LP_F_EMPLOYEES - 1], 2); /* branch 1 */
+    assert_int_equal(b.data[2 + LP_F_EMPLOYEES], 3);     /* zigzag(-2) */
     assert_int_equal(lp_codec_decode_lead(b.data, b.len, &out, &a, NULL, 0), LP_OK);
     assert_int_equal(out.present, (1ull << LP_F_LEAD_ID) | (1ull << LP_F_EMPLOYEES));
     assert_true(out.v[LP_F_EMPLOYEES].i == -2);
@@ -254,8 +265,7 @@ static void generic_codec_reports_bad_schema_path(void **state)
     (void)state;
     char err[256] = "";
     lp_codec_generic *g = NULL;
-    assert_int_equal(lp_codec_generic_new("/nonexistent/lead.avsc", &g, err, sizeof(err)),
-                     LP_E_IO);
+    assert_int_equal(lp_codec_generic_new("/nonexistent/lead.avsc", &g, err, sizeof(err)), LP_E_IO);
     assert_non_null(strstr(err, "/nonexistent/lead.avsc"));
     assert_null(g);
 }
@@ -286,9 +296,9 @@ static void every_truncation_names_a_field(void **state)
     /* a cut inside the title names the title */
     const char *t = memmem(b.data, b.len, "VP \"Growth\"", 11);
     assert_non_null(t);
-    assert_int_equal(lp_codec_decode_lead(b.data, (size_t)(t - b.data) + 3, &out, &a, why,
-                                          sizeof(why)),
-                     LP_E_AVRO_DECODE);
+    assert_int_equal(
+        lp_codec_decode_lead(b.data, (size_t)(t - b.data) + 3, &out, &a, why, sizeof(why)),
+        LP_E_AVRO_DECODE);
     assert_string_equal(why, "truncated in field 'title'");
     lp_buf_free(&b);
     lp_arena_free(&a);
@@ -343,8 +353,7 @@ static void corrupt_records_name_the_field(void **state)
     memmove(rec + 2 + LP_F_TECHNOLOGIES + 3, rec + 2 + LP_F_TECHNOLOGIES,
             len - (2 + LP_F_TECHNOLOGIES));
     memcpy(rec + 2 + LP_F_TECHNOLOGIES, "\xfe\xff\x7f", 3);
-    expect_reason(rec, len + 3,
-                  "truncated in field 'technologies' (1048575 items, 12 bytes left)");
+    expect_reason(rec, len + 3, "truncated in field 'technologies' (1048575 items, 12 bytes left)");
     lp_buf_free(&b);
 }
 
@@ -361,7 +370,12 @@ static void sized_and_multiple_blocks_decode(void **state)
             rec[n++] = 0;
             continue;
         }
-        memcpy(rec + n, "\x02\x03\x0a\x04" "ab\x02" "c\x02\x02" "d\x00", 12);
+        memcpy(rec + n,
+               "\x02\x03\x0a\x04"
+               "ab\x02"
+               "c\x02\x02"
+               "d\x00",
+               12);
         n += 12;
     }
     memcpy(rec + n, "\x01\x04\x02k\x02v\x00", 7); /* custom: block(-1, 2 bytes) */

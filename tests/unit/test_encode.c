@@ -19,51 +19,52 @@
 #include "lead_fixture.h"
 
 static const char routed_json[] =
-        "{\"lead_id\":\"L-0001\",\"lead\":{\"lead_id\":\"L-0001\",\"source\":\"apollo\","
-        "\"received_at\":\"2026-01-02T03:04:05.000Z\",\"email\":\"zoe.mueller@example.com\","
-        "\"first_name\":\"Zoë\",\"last_name\":\"Müller-Łukasz\","
-        "\"title\":\"VP \\\"Growth\\\" \\\\ Ops\\u000a\",\"seniority\":\"vp\","
-        "\"department\":\"\",\"phone\":\"+49 30 1234567\","
-        "\"linkedin_url\":\"https://www.linkedin.com/in/zoe\",\"company_name\":\"日本電気 GmbH\","
-        "\"company_domain\":\"example.com\",\"website\":\"https://example.com\","
-        "\"industry\":\"Software\",\"employee_count\":1200,\"annual_revenue\":4500000.25,"
-        "\"country\":\"DE\",\"region\":\"Berlin\",\"technologies\":[\"Salesforce\",\"HubSpot\","
-        "\"\",\"Snowflake ❄\"],\"page_views\":42,\"email_opens\":0,\"email_clicks\":-3,"
-        "\"last_activity_at\":\"2025-12-28T07:20:00.000Z\",\"campaign\":\"Q1 😀 launch\","
-        "\"utm_source\":\"google\",\"utm_medium\":\"cpc\",\"utm_campaign\":\"brand\","
-        "\"consent_marketing\":true,\"opted_out\":false,"
-        "\"custom\":{\"Apollo Contact Id\":\"abc123\",\"Lists\":\"A, B\"}},"
-        "\"email_domain\":\"example.com\",\"score\":{\"fit\":55,\"engagement\":30,\"total\":85,"
-        "\"grade\":\"A\"},\"reasons\":[{\"rule\":\"vp_title\",\"group\":\"title\","
-        "\"dimension\":\"fit\",\"points\":20},{\"rule\":\"recent_visit\",\"group\":null,"
-        "\"dimension\":\"engagement\",\"points\":12}],\"qualification\":\"SQL\","
-        "\"gray_zone\":false,\"disposition\":\"sales\",\"duplicate_of\":null,"
-        "\"owner\":{\"kind\":\"team\",\"name\":\"emea-enterprise\"},"
-        "\"route_rule\":\"emea_big\",\"qualify_rule\":null,\"enrichment\":\"cached\",\"llm\":\"skipped\","
-        "\"pipeline\":{\"name\":\"default\",\"version\":\"sha256:abc\"},"
-        "\"processed_at\":\"2026-01-02T03:04:06.123Z\"}";
+    "{\"lead_id\":\"L-0001\",\"lead\":{\"lead_id\":\"L-0001\",\"source\":\"apollo\","
+    "\"received_at\":\"2026-01-02T03:04:05.000Z\",\"email\":\"zoe.mueller@example.com\","
+    "\"first_name\":\"Zoë\",\"last_name\":\"Müller-Łukasz\","
+    "\"title\":\"VP \\\"Growth\\\" \\\\ Ops\\u000a\",\"seniority\":\"vp\","
+    "\"department\":\"\",\"phone\":\"+49 30 1234567\","
+    "\"linkedin_url\":\"https://www.linkedin.com/in/zoe\",\"company_name\":\"日本電気 GmbH\","
+    "\"company_domain\":\"example.com\",\"website\":\"https://example.com\","
+    "\"industry\":\"Software\",\"employee_count\":1200,\"annual_revenue\":4500000.25,"
+    "\"country\":\"DE\",\"region\":\"Berlin\",\"technologies\":[\"Salesforce\",\"HubSpot\","
+    "\"\",\"Snowflake ❄\"],\"page_views\":42,\"email_opens\":0,\"email_clicks\":-3,"
+    "\"last_activity_at\":\"2025-12-28T07:20:00.000Z\",\"campaign\":\"Q1 😀 launch\","
+    "\"utm_source\":\"google\",\"utm_medium\":\"cpc\",\"utm_campaign\":\"brand\","
+    "\"consent_marketing\":true,\"opted_out\":false,"
+    "\"custom\":{\"Apollo Contact Id\":\"abc123\",\"Lists\":\"A, B\"}},"
+    "\"email_domain\":\"example.com\",\"score\":{\"fit\":55,\"engagement\":30,\"total\":85,"
+    "\"grade\":\"A\"},\"reasons\":[{\"rule\":\"vp_title\",\"group\":\"title\","
+    "\"dimension\":\"fit\",\"points\":20},{\"rule\":\"recent_visit\",\"group\":null,"
+    "\"dimension\":\"engagement\",\"points\":12}],\"qualification\":\"SQL\","
+    "\"gray_zone\":false,\"disposition\":\"sales\",\"duplicate_of\":null,"
+    "\"owner\":{\"kind\":\"team\",\"name\":\"emea-enterprise\"},"
+    "\"route_rule\":\"emea_big\",\"qualify_rule\":null,\"enrichment\":\"cached\","
+    "\"llm\":\"skipped\","
+    "\"pipeline\":{\"name\":\"default\",\"version\":\"sha256:abc\"},"
+    "\"processed_at\":\"2026-01-02T03:04:06.123Z\"}";
 
 static const char task_json[] =
-        "{\"lead_id\":\"L-0001\",\"sequence_id\":\"welcome\",\"step\":2,"
-        "\"template_id\":\"tpl-1\",\"send_at\":\"2026-01-03T03:04:05.000Z\","
-        "\"owner\":\"emea-enterprise\",\"personalization\":{\"first_name\":\"Zoë\","
-        "\"last_name\":\"Müller-Łukasz\",\"company_name\":\"日本電気 GmbH\","
-        "\"title\":\"VP \\\"Growth\\\" \\\\ Ops\\u000a\"},"
-        "\"idempotency_key\":\"L-0001:welcome:2\",\"pipeline_version\":\"sha256:abc\"}";
+    "{\"lead_id\":\"L-0001\",\"sequence_id\":\"welcome\",\"step\":2,"
+    "\"template_id\":\"tpl-1\",\"send_at\":\"2026-01-03T03:04:05.000Z\","
+    "\"owner\":\"emea-enterprise\",\"personalization\":{\"first_name\":\"Zoë\","
+    "\"last_name\":\"Müller-Łukasz\",\"company_name\":\"日本電気 GmbH\","
+    "\"title\":\"VP \\\"Growth\\\" \\\\ Ops\\u000a\"},"
+    "\"idempotency_key\":\"L-0001:welcome:2\",\"pipeline_version\":\"sha256:abc\"}";
 
 static const char rejected_file_json[] =
-        "{\"lead_id\":\"L-0002\",\"error_code\":\"LP_E_EMAIL_INVALID\","
-        "\"error_message\":\"field 'email': 'x@' is not a valid address\","
-        "\"stage\":\"validate\",\"origin\":{\"file\":\"/data/in.csv\",\"line\":17},"
-        "\"original\":\"a,b,\\\"x@\\\"\",\"rejected_at\":\"2026-01-02T03:04:06.123Z\","
-        "\"pipeline_version\":\"sha256:abc\"}";
+    "{\"lead_id\":\"L-0002\",\"error_code\":\"LP_E_EMAIL_INVALID\","
+    "\"error_message\":\"field 'email': 'x@' is not a valid address\","
+    "\"stage\":\"validate\",\"origin\":{\"file\":\"/data/in.csv\",\"line\":17},"
+    "\"original\":\"a,b,\\\"x@\\\"\",\"rejected_at\":\"2026-01-02T03:04:06.123Z\","
+    "\"pipeline_version\":\"sha256:abc\"}";
 
 static const char rejected_kafka_json[] =
-        "{\"lead_id\":null,\"error_code\":\"LP_E_AVRO_DECODE\","
-        "\"error_message\":\"bad union branch 7 in field 'source'\",\"stage\":\"decode\","
-        "\"origin\":{\"topic\":\"leads.raw\",\"partition\":3,\"offset\":123456789012},"
-        "\"original\":\"\\u0002A\\u000e\",\"rejected_at\":\"2026-01-02T03:04:06.123Z\","
-        "\"pipeline_version\":\"sha256:abc\"}";
+    "{\"lead_id\":null,\"error_code\":\"LP_E_AVRO_DECODE\","
+    "\"error_message\":\"bad union branch 7 in field 'source'\",\"stage\":\"decode\","
+    "\"origin\":{\"topic\":\"leads.raw\",\"partition\":3,\"offset\":123456789012},"
+    "\"original\":\"\\u0002A\\u000e\",\"rejected_at\":\"2026-01-02T03:04:06.123Z\","
+    "\"pipeline_version\":\"sha256:abc\"}";
 
 /* Asserts that buffer b holds exactly the string want. */
 static void assert_buf_equal(const lp_buf *b, const char *want)
@@ -104,13 +105,15 @@ static void routed_json_without_owner_or_scores(void **state)
     r.duplicate_of = (lp_str){"L-1", 3};
     r.llm_status = LP_AUX_DEGRADED;
     assert_int_equal(lp_encode_routed_json(&r, &ri, &b), LP_OK);
-    assert_buf_equal(&b, "{\"lead_id\":\"L-9\",\"lead\":{\"lead_id\":\"L-9\"},\"email_domain\":null,"
-                         "\"score\":{\"fit\":0,\"engagement\":0,\"total\":0,\"grade\":\"\"},"
-                         "\"reasons\":[],\"qualification\":\"none\",\"gray_zone\":false,"
-                         "\"disposition\":\"duplicate\",\"duplicate_of\":\"L-1\",\"owner\":null,"
-                         "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
-                         "\"pipeline\":{\"name\":\"p\",\"version\":\"v1\"},"
-                         "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
+    assert_buf_equal(
+        &b,
+        "{\"lead_id\":\"L-9\",\"lead\":{\"lead_id\":\"L-9\"},\"email_domain\":null,"
+        "\"score\":{\"fit\":0,\"engagement\":0,\"total\":0,\"grade\":\"\"},"
+        "\"reasons\":[],\"qualification\":\"none\",\"gray_zone\":false,"
+        "\"disposition\":\"duplicate\",\"duplicate_of\":\"L-1\",\"owner\":null,"
+        "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
+        "\"pipeline\":{\"name\":\"p\",\"version\":\"v1\"},"
+        "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
     lp_buf_free(&b);
 }
 
@@ -155,11 +158,12 @@ static void invalid_utf8_original_goes_to_base64(void **state)
     r.err_msg = NULL;
     lp_lead_clear(&r.lead);
     assert_int_equal(lp_encode_rejected_json(&r, &ri, &b), LP_OK);
-    assert_buf_equal(&b, "{\"lead_id\":null,\"error_code\":\"LP_E_EMAIL_INVALID\","
-                         "\"error_message\":\"email is not a valid address\","
-                         "\"stage\":\"validate\",\"origin\":{\"file\":\"/data/in.csv\",\"line\":17},"
-                         "\"original_base64\":\"YWL//ixj\","
-                         "\"rejected_at\":\"2026-01-02T03:04:06.123Z\",\"pipeline_version\":\"v\"}");
+    assert_buf_equal(&b,
+                     "{\"lead_id\":null,\"error_code\":\"LP_E_EMAIL_INVALID\","
+                     "\"error_message\":\"email is not a valid address\","
+                     "\"stage\":\"validate\",\"origin\":{\"file\":\"/data/in.csv\",\"line\":17},"
+                     "\"original_base64\":\"YWL//ixj\","
+                     "\"rejected_at\":\"2026-01-02T03:04:06.123Z\",\"pipeline_version\":\"v\"}");
     /* padding: 1 and 2 trailing bytes */
     lp_buf_reset(&b);
     r.raw = (lp_str){"\xc3", 1};

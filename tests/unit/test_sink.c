@@ -36,9 +36,9 @@ static void make_tmpdir(char *path)
 
 static void remove_tmpdir(const char *dir)
 {
-    static const char *const names[] = {"out.jsonl", "lead.avro", "lead.jsonl", "routed.avro",
-                                        "routed.jsonl", "nurture.avro", "nurture.jsonl",
-                                        "rejected.avro", "rejected.jsonl"};
+    static const char *const names[] = {"out.jsonl",     "lead.avro",     "lead.jsonl",
+                                        "routed.avro",   "routed.jsonl",  "nurture.avro",
+                                        "nurture.jsonl", "rejected.avro", "rejected.jsonl"};
     char p[512];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
@@ -111,16 +111,15 @@ static void open_errors_name_the_file(void **state)
     (void)state;
     char dir[256], path[512], err[256] = "";
     lp_sink *s = NULL;
-    assert_int_equal(lp_sink_open("/nonexistent-dir/x.jsonl", LP_SINK_JSONL, NULL, &s, err,
-                                  sizeof(err)),
-                     LP_E_IO);
+    assert_int_equal(
+        lp_sink_open("/nonexistent-dir/x.jsonl", LP_SINK_JSONL, NULL, &s, err, sizeof(err)),
+        LP_E_IO);
     assert_string_equal(err, "/nonexistent-dir/x.jsonl: No such file or directory");
     assert_null(s);
     make_tmpdir(dir);
     snprintf(path, sizeof(path), "%s/lead.avro", dir);
-    assert_int_equal(lp_sink_open(path, LP_SINK_AVRO, "/nonexistent/lead.avsc", &s, err,
-                                  sizeof(err)),
-                     LP_E_IO);
+    assert_int_equal(
+        lp_sink_open(path, LP_SINK_AVRO, "/nonexistent/lead.avsc", &s, err, sizeof(err)), LP_E_IO);
     assert_non_null(strstr(err, "/nonexistent/lead.avsc"));
     assert_null(s);
     assert_int_equal(lp_sink_close(NULL, NULL, 0), LP_OK);
