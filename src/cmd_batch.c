@@ -23,6 +23,7 @@
 #include "cmd.h"
 #include "encode.h"
 #include "fieldmap.h"
+#include "ocf.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "reader.h"
@@ -59,6 +60,8 @@ typedef struct batch_stats {
 /* The three outputs and how records are encoded into them. */
 typedef struct batch_out {
     lp_sink *routed, *nurture, *rejected;
+    char paths[3][4096];
+    bool avro;
     lp_buf buf;
     lp_run_info info;
     lp_err_t (*enc_routed)(const lp_record *, const lp_run_info *, lp_buf *);
@@ -191,8 +194,8 @@ static lp_err_t open_outputs(const batch_opts *o, batch_out *out)
         return LP_E_IO;
     }
     for (int i = 0; i < 3; i++) {
-        char path[4096], schema[4096], err[256];
-        snprintf(path, sizeof(path), "%s/%s.%s", o->outdir, file_names[i],
+        char *path = out->paths[i], schema[4096], err[256];
+        snprintf(path, sizeof(out->paths[i]), "%s/%s.%s", o->outdir, file_names[i],
                  o->avro ? "avro" : "jsonl");
         snprintf(schema, sizeof(schema), "%s/%s.avsc", schema_dir, schema_names[i]);
         lp_err_t rc = lp_sink_open(path, o->avro ? LP_SINK_AVRO_DEFLATE : LP_SINK_JSONL, schema,
@@ -202,6 +205,7 @@ static lp_err_t open_outputs(const batch_opts *o, batch_out *out)
             return rc;
         }
     }
+    out->avro = o->avro;
     out->enc_routed = o->avro ? lp_encode_routed_avro : lp_encode_routed_json;
     out->enc_task = o->avro ? lp_encode_task_avro : lp_encode_task_json;
     out->enc_rejected = o->avro ? lp_encode_rejected_avro : lp_encode_rejected_json;
@@ -217,6 +221,14 @@ static lp_err_t close_outputs(batch_out *out)
         char err[256];
         if (sinks[i] && lp_sink_close(sinks[i], err, sizeof(err)) != LP_OK) {
             fprintf(stderr, "leadpipe batch: %s\n", err);
+            rc = LP_E_IO;
+        }
+        /* replays must be byte-identical: a marker derived from the file's name */
+        const char *base = strrchr(out->paths[i], '/');
+        base = base ? base + 1 : out->paths[i];
+        if (sinks[i] && out->avro && rc == LP_OK &&
+            lp_ocf_set_sync(out->paths[i], base, strlen(base)) != LP_OK) {
+            fprintf(stderr, "leadpipe batch: cannot finish %s\n", out->paths[i]);
             rc = LP_E_IO;
         }
     }
