@@ -13,6 +13,17 @@
  * projection of lead.avsc: the lead fields the writer has, renamed to the
  * writer's record name. Projecting is how lead fields a writer lacks become
  * absent (their default, null) rather than a resolution error.
+ *
+ * avro-c's error message (avro_strerror) lives in process-global buffers
+ * in Debian's build, which is not compiled thread-safe, and almost every
+ * avro-c call on the slow path can write it (even a successful decode, via
+ * the trailing-bytes probe). So every avro-c call in this file runs under
+ * wire_avro_lock: the resolved path is serialised, the fast path, which
+ * never calls avro-c, is not.
+ *
+ * Known leak, not ours: avro-c 1.11.1 leaks the buffer of a string whose
+ * bytes are cut short (read_string returns without freeing it), so each
+ * such truncated message on the resolved path loses that string's length.
  */
 #include "wire.h"
 
@@ -45,6 +56,9 @@ typedef struct wire_entry {
     avro_value_iface_t *resolver;     /* RESOLVED */
     char why[256];                    /* REJECT, UNKNOWN */
 } wire_entry;
+
+/* Guards avro-c's global error buffers; see the top of the file. */
+static pthread_mutex_t wire_avro_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct lp_wire {
     lp_wire_format fmt;
@@ -112,11 +126,14 @@ static lp_err_t wire_load_schema(lp_wire *w, const char *path, char *err, size_t
     }
     if (!(w->lead_text = json_dumps(w->lead_json, JSON_COMPACT | JSON_PRESERVE_ORDER)))
         return LP_E_NOMEM;
+    lp_err_t rc = LP_OK;
+    pthread_mutex_lock(&wire_avro_lock);
     if (avro_schema_from_json_length(w->lead_text, strlen(w->lead_text), &w->lead)) {
         snprintf(err, errlen, "%s: invalid Avro schema: %s", path, avro_strerror());
-        return LP_E_CONFIG;
+        rc = LP_E_CONFIG;
     }
-    return LP_OK;
+    pthread_mutex_unlock(&wire_avro_lock);
+    return rc;
 }
 
 lp_err_t lp_wire_new(lp_wire_format fmt, const char *registry_url, const lp_registry_opts *ro,
@@ -340,7 +357,9 @@ static lp_err_t wire_fetch(lp_wire *w, int32_t id, wire_entry **out, char *why, 
         e->retry_at = wire_now() + LP_WIRE_UNKNOWN_RETRY_S;
         snprintf(e->why, sizeof(e->why), "%s", msg);
     } else {
+        pthread_mutex_lock(&wire_avro_lock);
         wire_entry_build(w, json, e);
+        pthread_mutex_unlock(&wire_avro_lock);
     }
     wire_kind kind = e->kind;
     if (kind == WIRE_UNKNOWN || kind == WIRE_REJECT)
@@ -547,7 +566,10 @@ static lp_err_t wire_decode_confluent(lp_wire *w, const char *buf, size_t len, l
     len -= LP_WIRE_CONFLUENT_HEADER;
     if (e->kind == WIRE_FAST)
         return lp_codec_decode_lead(buf, len, l, a, why, whylen);
-    return wire_decode_resolved(e, buf, len, l, a, why, whylen);
+    pthread_mutex_lock(&wire_avro_lock);
+    rc = wire_decode_resolved(e, buf, len, l, a, why, whylen);
+    pthread_mutex_unlock(&wire_avro_lock);
+    return rc;
 }
 
 lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_arena *a,

@@ -15,8 +15,9 @@
  * resolved to lead.avsc by field name with avro-c's resolved reader: fields
  * may come in any order, extra writer fields are ignored, and lead fields
  * the writer lacks are absent (all of them are optional except lead_id).
- * That generic path allocates per message and copies strings into the
- * arena; it is a compatibility path, not the fast one.
+ * That generic path allocates per message, copies strings into the arena
+ * and runs one message at a time process-wide (avro-c keeps its error state
+ * in globals); it is a compatibility path, not the fast one.
  *
  * Per-id outcomes are cached: the decoder of a known id, the reason an id's
  * schema cannot be resolved (forever: schemas are immutable per id), and a
