@@ -88,8 +88,12 @@ static int broker_parse_args(int argc, char **argv, broker_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': o->config = optarg; break;
-        case 'h': broker_usage(stdout); return 0;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'h':
+            broker_usage(stdout);
+            return 0;
         case 'p':
         case 'P':
         case 'b': {
@@ -98,12 +102,17 @@ static int broker_parse_args(int argc, char **argv, broker_opts *o)
             long hi = c == 'P' ? 65535 : c == 'p' ? BROKER_MAX_PARTITIONS : 16;
             if (!broker_parse_num(optarg, lo, hi, dst)) {
                 fprintf(stderr, "leadpipe broker: --%s '%s' is not a number in %ld..%ld\n",
-                        c == 'p' ? "partitions" : c == 'P' ? "port" : "brokers", optarg, lo, hi);
+                        c == 'p'   ? "partitions"
+                        : c == 'P' ? "port"
+                                   : "brokers",
+                        optarg, lo, hi);
                 return 2;
             }
             break;
         }
-        default: broker_usage(stderr); return 2;
+        default:
+            broker_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -146,8 +155,9 @@ int lp_cmd_broker(int argc, char **argv)
     if (status >= 0)
         return status;
     if (o.port != 0)
-        fprintf(stderr, "leadpipe broker: --port %ld cannot be honoured: librdkafka 2.0.2's "
-                        "mock cluster listens on a port the kernel picks (see below)\n",
+        fprintf(stderr,
+                "leadpipe broker: --port %ld cannot be honoured: librdkafka 2.0.2's "
+                "mock cluster listens on a port the kernel picks (see below)\n",
                 o.port);
     sigset_t stop;
     sigemptyset(&stop);
@@ -158,8 +168,7 @@ int lp_cmd_broker(int argc, char **argv)
     lp_broker *b = NULL;
     lp_err_t rc = lp_broker_start((int)o.brokers, 0, &b);
     if (rc != LP_OK) {
-        fprintf(stderr, "leadpipe broker: cannot start the embedded broker: %s\n",
-                lp_err_str(rc));
+        fprintf(stderr, "leadpipe broker: cannot start the embedded broker: %s\n", lp_err_str(rc));
         return 1;
     }
     if ((rc = broker_create_topics(b, &o)) != LP_OK) {

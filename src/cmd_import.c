@@ -113,8 +113,14 @@ static void import_usage(FILE *f)
 
 static bool import_parse_input_format(const char *s, lp_format *f)
 {
-    static const struct { const char *name; lp_format fmt; } names[] = {
-        {"csv", LP_FMT_CSV}, {"jsonl", LP_FMT_JSONL}, {"avro", LP_FMT_AVRO}, {"auto", LP_FMT_AUTO},
+    static const struct {
+        const char *name;
+        lp_format fmt;
+    } names[] = {
+        {"csv", LP_FMT_CSV},
+        {"jsonl", LP_FMT_JSONL},
+        {"avro", LP_FMT_AVRO},
+        {"auto", LP_FMT_AUTO},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(s, names[i].name)) {
@@ -128,15 +134,33 @@ static bool import_parse_input_format(const char *s, lp_format *f)
 static int import_option(int c, import_opts *o)
 {
     switch (c) {
-    case 'b': o->brokers = optarg; return -1;
-    case 't': o->topic = optarg; return -1;
-    case 'c': o->config = optarg; return -1;
-    case 'r': o->registry = optarg; return -1;
-    case 'R': o->rejects = optarg; return -1;
-    case 'X': o->props[o->nprops++] = optarg; return -1;
-    case 'q': o->quiet = true; return -1;
-    case 'p': o->force_progress = true; return -1;
-    case 'h': import_usage(stdout); return 0;
+    case 'b':
+        o->brokers = optarg;
+        return -1;
+    case 't':
+        o->topic = optarg;
+        return -1;
+    case 'c':
+        o->config = optarg;
+        return -1;
+    case 'r':
+        o->registry = optarg;
+        return -1;
+    case 'R':
+        o->rejects = optarg;
+        return -1;
+    case 'X':
+        o->props[o->nprops++] = optarg;
+        return -1;
+    case 'q':
+        o->quiet = true;
+        return -1;
+    case 'p':
+        o->force_progress = true;
+        return -1;
+    case 'h':
+        import_usage(stdout);
+        return 0;
     case 'f':
         if (lp_wire_format_parse(optarg, &o->format) == LP_OK)
             return -1;
@@ -147,14 +171,16 @@ static int import_option(int c, import_opts *o)
             return -1;
         fprintf(stderr, "leadpipe import: --input-format is csv, jsonl or avro\n");
         return 2;
-    default: import_usage(stderr); return 2;
+    default:
+        import_usage(stderr);
+        return 2;
     }
 }
 
 /* Checks what the options need of each other; returns -1 or 2. */
 static int import_check_opts(const import_opts *o)
 {
-    const char *missing = !o->brokers                ? "--brokers LIST"
+    const char *missing = !o->brokers               ? "--brokers LIST"
                           : !o->topic && !o->config ? "--topic T"
                           : o->ninputs == 0         ? "at least one input file"
                                                     : NULL;
@@ -173,12 +199,17 @@ static int import_check_opts(const import_opts *o)
 static int import_parse_args(int argc, char **argv, import_opts *o)
 {
     static const struct option opts[] = {
-        {"brokers", required_argument, NULL, 'b'},  {"topic", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},   {"format", required_argument, NULL, 'f'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'},
         {"schema-registry", required_argument, NULL, 'r'},
-        {"rejects", required_argument, NULL, 'R'},  {"input-format", required_argument, NULL, 'F'},
-        {"property", required_argument, NULL, 'X'}, {"progress", no_argument, NULL, 'p'},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"rejects", required_argument, NULL, 'R'},
+        {"input-format", required_argument, NULL, 'F'},
+        {"property", required_argument, NULL, 'X'},
+        {"progress", no_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -246,8 +277,11 @@ static lp_err_t import_conf_arg(rd_kafka_conf_t *conf, const char *arg)
 static lp_err_t import_producer_new(import_run *run)
 {
     static const char *const defaults[][2] = {
-        {"enable.idempotence", "true"}, {"acks", "all"},         {"linger.ms", "5"},
-        {"compression.type", "lz4"},    {"client.id", "leadpipe-import"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"compression.type", "lz4"},
+        {"client.id", "leadpipe-import"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     lp_err_t rc = import_conf_set(conf, "bootstrap.servers", run->o->brokers);
@@ -290,8 +324,8 @@ static lp_err_t import_load_pipeline(import_run *run)
 static lp_err_t import_wire_new(import_run *run, const char *topic)
 {
     char err[512];
-    lp_err_t rc = lp_wire_new(run->o->format, run->o->registry, NULL, NULL, &run->wire, err,
-                              sizeof(err));
+    lp_err_t rc =
+        lp_wire_new(run->o->format, run->o->registry, NULL, NULL, &run->wire, err, sizeof(err));
     if (rc == LP_OK && run->o->format == LP_WIRE_CONFLUENT) {
         char subject[512];
         snprintf(subject, sizeof(subject), "%s-value", topic);
@@ -329,10 +363,10 @@ static lp_err_t import_produce(import_run *run, const char *topic, const lp_lead
         return rc;
     lp_str key = lp_lead_str(l, LP_F_LEAD_ID);
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            run->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.ptr, key.len),
-            RD_KAFKA_V_VALUE(run->buf.data, run->buf.len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(run->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.ptr, key.len),
+                              RD_KAFKA_V_VALUE(run->buf.data, run->buf.len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(run->rk, 50);
             continue;
@@ -359,7 +393,8 @@ static int64_t import_now_ms(void)
 static lp_err_t import_file(import_run *run, const char *path, const char *topic)
 {
     const lp_input_conf *ic = run->pl ? lp_pipeline_input(run->pl) : NULL;
-    lp_reader_opts ro = {.format = run->o->in_format, .map = run->map,
+    lp_reader_opts ro = {.format = run->o->in_format,
+                         .map = run->map,
                          .max_field_bytes = ic ? (size_t)ic->max_field_bytes : 0,
                          .max_row_bytes = ic ? (size_t)ic->max_row_bytes : 0,
                          .now_ms = import_now_ms()};

@@ -149,7 +149,8 @@ static CURLcode reg_perform(lp_registry *r, const char *url, const char *post, r
     CURL *c = curl_easy_init();
     if (!c)
         return CURLE_OUT_OF_MEMORY;
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, application/json");
+    struct curl_slist *hdrs =
+        curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, application/json");
     if (post)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/vnd.schemaregistry.v1+json");
     curl_easy_setopt(c, CURLOPT_URL, url);

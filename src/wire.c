@@ -208,7 +208,8 @@ static avro_schema_t wire_projection(const lp_wire *w, avro_schema_t writer, wir
     avro_schema_t reader = NULL;
     if (!proj || !fields)
         goto out;
-    json_array_foreach(json_object_get(proj, "fields"), i, f) {
+    json_array_foreach(json_object_get(proj, "fields"), i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "name"));
         if (avro_schema_record_field_get_index(writer, name) >= 0)
             json_array_append(fields, f);
@@ -489,8 +490,7 @@ static lp_err_t wire_read_custom(avro_value_t *rec, lp_arena *a, lp_lead *l)
 }
 
 /* Fills l from the resolved view of a decoded writer value. */
-static lp_err_t wire_read_lead(avro_value_t *rec, lp_arena *a, lp_lead *l, char *why,
-                               size_t whylen)
+static lp_err_t wire_read_lead(avro_value_t *rec, lp_arena *a, lp_lead *l, char *why, size_t whylen)
 {
     for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
         lp_err_t rc = wire_read_field(rec, a, l, (lp_field_id)f);
@@ -508,8 +508,8 @@ static lp_err_t wire_read_lead(avro_value_t *rec, lp_arena *a, lp_lead *l, char 
 }
 
 /* The generic path: avro-c reads the writer's datum, the resolver maps it. */
-static lp_err_t wire_decode_resolved(const wire_entry *e, const char *buf, size_t len,
-                                     lp_lead *l, lp_arena *a, char *why, size_t whylen)
+static lp_err_t wire_decode_resolved(const wire_entry *e, const char *buf, size_t len, lp_lead *l,
+                                     lp_arena *a, char *why, size_t whylen)
 {
     avro_value_t wv, rv;
     char extra;
@@ -572,8 +572,8 @@ static lp_err_t wire_decode_confluent(lp_wire *w, const char *buf, size_t len, l
     return rc;
 }
 
-lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_arena *a,
-                        char *why, size_t whylen)
+lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_arena *a, char *why,
+                        size_t whylen)
 {
     lp_lead_clear(l);
     if (w->fmt == LP_WIRE_CONFLUENT)
@@ -581,8 +581,9 @@ lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_
     lp_err_t rc = lp_codec_decode_lead(buf, len, l, a, why, whylen);
     if (rc == LP_E_AVRO_DECODE && len >= LP_WIRE_CONFLUENT_HEADER && buf[0] == 0 && why) {
         size_t n = strlen(why);
-        snprintf(why + n, whylen - n, " (starts like a Confluent-framed message: is the format "
-                                      "confluent?)");
+        snprintf(why + n, whylen - n,
+                 " (starts like a Confluent-framed message: is the format "
+                 "confluent?)");
     }
     return rc;
 }

@@ -94,8 +94,8 @@ lp_wire_format lp_wire_format_of(const lp_wire *w);
  * @locality any thread, concurrently
  * @locks the id cache lock, shared for hits, exclusive to add an id
  */
-lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_arena *a,
-                        char *why, size_t whylen);
+lp_err_t lp_wire_decode(lp_wire *w, const char *buf, size_t len, lp_lead *l, lp_arena *a, char *why,
+                        size_t whylen);
 
 /*
  * Appends the message value of l to out: the Avro datum, preceded in the

@@ -37,9 +37,9 @@ typedef struct fake_registry {
     struct MHD_Daemon *d;
     char url[64];
     char *lead_avsc;
-    atomic_int hits[8];   /* GET /schemas/ids/{n} for n < 8 */
-    atomic_int misses;    /* GETs of other ids */
-    atomic_int fail5;     /* 503s left for id 5 */
+    atomic_int hits[8]; /* GET /schemas/ids/{n} for n < 8 */
+    atomic_int misses;  /* GETs of other ids */
+    atomic_int fail5;   /* 503s left for id 5 */
     char post_path[256];
     char *post_body;
 } fake_registry;
@@ -57,9 +57,8 @@ static const char *schema_reordered =
     "{\"name\":\"lead_id\",\"type\":\"string\"},"
     "{\"name\":\"custom\",\"type\":{\"type\":\"map\",\"values\":\"string\"}}]}";
 
-static const char *schema_no_id =
-    "{\"type\":\"record\",\"name\":\"Lead\",\"fields\":["
-    "{\"name\":\"email\",\"type\":\"string\"}]}";
+static const char *schema_no_id = "{\"type\":\"record\",\"name\":\"Lead\",\"fields\":["
+                                  "{\"name\":\"email\",\"type\":\"string\"}]}";
 
 static const char *schema_small =
     "{\"type\":\"record\",\"name\":\"Lead\",\"namespace\":\"io.leadpipe\",\"fields\":["
@@ -91,15 +90,20 @@ static enum MHD_Result serve_get(struct MHD_Connection *c, const char *url)
     if (id >= 0 && id < 8)
         atomic_fetch_add(&reg.hits[id], 1);
     switch (id) {
-    case 1: return reply_schema(c, reg.lead_avsc);
-    case 2: return reply_schema(c, schema_reordered);
-    case 3: return reply_schema(c, schema_no_id);
-    case 4: return reply_schema(c, schema_small);
+    case 1:
+        return reply_schema(c, reg.lead_avsc);
+    case 2:
+        return reply_schema(c, schema_reordered);
+    case 3:
+        return reply_schema(c, schema_no_id);
+    case 4:
+        return reply_schema(c, schema_small);
     case 5:
         if (atomic_fetch_sub(&reg.fail5, 1) > 0)
             return reply(c, 503, "{\"error_code\":50301,\"message\":\"warming up\"}");
         return reply_schema(c, schema_small);
-    case 6: return reply(c, 500, "{\"error_code\":50001,\"message\":\"boom\"}");
+    case 6:
+        return reply(c, 500, "{\"error_code\":50001,\"message\":\"boom\"}");
     default:
         atomic_fetch_add(&reg.misses, 1);
         return reply(c, 404, "{\"error_code\":40403,\"message\":\"Schema not found\"}");
@@ -176,8 +180,8 @@ static int registry_up(void **state)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     reg.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, NULL,
-                             MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_NOTIFY_COMPLETED,
-                             request_done, NULL, MHD_OPTION_END);
+                             MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+                             NULL, MHD_OPTION_END);
     if (!reg.d)
         return -1;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(reg.d, MHD_DAEMON_INFO_BIND_PORT);
@@ -195,8 +199,8 @@ static int registry_down(void **state)
 }
 
 /* Fast retries so that failure tests stay quick. */
-static const lp_registry_opts fast_opts = {.connect_timeout_ms = 1000, .timeout_ms = 2000,
-                                           .attempts = 3, .backoff_ms = 5};
+static const lp_registry_opts fast_opts = {
+    .connect_timeout_ms = 1000, .timeout_ms = 2000, .attempts = 3, .backoff_ms = 5};
 
 static lp_wire *new_wire(lp_wire_format fmt)
 {
@@ -427,7 +431,8 @@ static void test_writer_lacking_optional_fields(void **state)
     (void)state;
     lp_wire *w = new_wire(LP_WIRE_CONFLUENT);
     /* lead_id "L1", email union branch 1 "a@b.co" */
-    const char msg[] = "\x00\x00\x00\x00\x04\x04L1\x02\x0c" "a@b.co";
+    const char msg[] = "\x00\x00\x00\x00\x04\x04L1\x02\x0c"
+                       "a@b.co";
     lp_arena a;
     lp_arena_init(&a, 0);
     lp_lead l;
@@ -457,9 +462,9 @@ static void *decode_worker(void *arg)
     char why[256];
     for (int i = 0; i < 500; i++) {
         int fast = i % 2;
-        lp_err_t rc = lp_wire_decode(j->w, fast ? j->fast : j->resolved,
-                                     fast ? j->fast_len : j->resolved_len, &l, &a, why,
-                                     sizeof(why));
+        lp_err_t rc =
+            lp_wire_decode(j->w, fast ? j->fast : j->resolved, fast ? j->fast_len : j->resolved_len,
+                           &l, &a, why, sizeof(why));
         lp_str id = lp_lead_str(&l, LP_F_LEAD_ID);
         if (rc == LP_OK && id.len == (fast ? 6u : 4u))
             j->ok++;
@@ -523,9 +528,8 @@ static void test_registry_errors_are_clear(void **state)
     lp_registry_free(r);
 
     /* nothing listens on port 1 */
-    assert_int_equal(lp_registry_new("http://joe:s3cret@127.0.0.1:1", &fast_opts, &r, err,
-                                     sizeof(err)),
-                     LP_OK);
+    assert_int_equal(
+        lp_registry_new("http://joe:s3cret@127.0.0.1:1", &fast_opts, &r, err, sizeof(err)), LP_OK);
     assert_int_equal(lp_registry_get_schema(r, 1, &json, err, sizeof(err)), LP_E_HTTP);
     assert_non_null(strstr(err, "GET http://127.0.0.1:1/schemas/ids/1"));
     assert_non_null(strstr(err, "after 3 attempts"));
@@ -545,9 +549,9 @@ static void test_unreachable_registry_is_not_the_message_fault(void **state)
                      LP_OK);
     expect_fail(w, "\x00\x00\x00\x00\x01\x02", 6, LP_E_HTTP, "127.0.0.1:1");
     lp_wire_free(w);
-    assert_int_equal(lp_wire_new(LP_WIRE_CONFLUENT, NULL, NULL, lead_schema_path(), &w, err,
-                                 sizeof(err)),
-                     LP_E_CONFIG);
+    assert_int_equal(
+        lp_wire_new(LP_WIRE_CONFLUENT, NULL, NULL, lead_schema_path(), &w, err, sizeof(err)),
+        LP_E_CONFIG);
     assert_string_equal(err, "the confluent wire format needs a schema registry url");
 }
 
