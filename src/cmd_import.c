@@ -38,6 +38,7 @@
 #include "wire.h"
 
 #define IMPORT_DEFAULT_REJECTS "import-rejected.jsonl"
+#define IMPORT_CONNECT_TIMEOUT_MS 10000 /* fail fast on a wrong --brokers */
 
 typedef struct import_opts {
     const char *brokers, *topic, *config, *registry, *rejects;
@@ -304,6 +305,23 @@ static lp_err_t import_producer_new(import_run *run)
     return LP_OK;
 }
 
+/*
+ * Asks the cluster for its brokers, so that a wrong --brokers fails in
+ * seconds instead of after message.timeout.ms of silent retries.
+ */
+static lp_err_t import_check_cluster(import_run *run)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(run->rk, 0, NULL, &md, IMPORT_CONNECT_TIMEOUT_MS);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return LP_OK;
+    fprintf(stderr, "leadpipe import: cannot reach the cluster at %s: %s\n", run->o->brokers,
+            rd_kafka_err2str(e));
+    return LP_E_KAFKA;
+}
+
 /* Loads the pipeline (if any) and the field map built from its mappings. */
 static lp_err_t import_load_pipeline(import_run *run)
 {
@@ -480,7 +498,8 @@ static lp_err_t import_open(import_run *run, const char **topic)
         return rc;
     if (!*topic)
         *topic = lp_pipeline_topics(run->pl)->input;
-    if ((rc = import_producer_new(run)) || (rc = import_wire_new(run, *topic)))
+    if ((rc = import_producer_new(run)) || (rc = import_check_cluster(run)) ||
+        (rc = import_wire_new(run, *topic)))
         return rc;
     if (!(run->rejects = fopen(run->o->rejects, "w"))) {
         fprintf(stderr, "leadpipe import: cannot create %s\n", run->o->rejects);

@@ -229,6 +229,13 @@ class ImportTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("--schema-registry", p.stderr)
 
+    def test_unreachable_cluster_fails_fast(self):
+        csv = os.path.join(self.dir, "export.csv")
+        write_csv(csv)
+        p = run("import", "--brokers", "127.0.0.1:1", "--topic", "t", csv, cwd=self.dir)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot reach the cluster at 127.0.0.1:1", p.stderr)
+
     def test_missing_input_file_exits_1(self):
         p = run("import", "--brokers", self.broker.bootstrap, "--topic", "t",
                 os.path.join(self.dir, "nope.csv"), cwd=self.dir)
