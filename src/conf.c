@@ -331,7 +331,8 @@ static bool prop_set(lp_diag *d, lp_arena *mem, const lp_conf_prop *p, struct fy
     case LP_CONF_DURATION: return lp_conf_duration(d, n, (int64_t *)field);
     case LP_CONF_ENUM: return conf_enum(d, n, p->choices, (int *)field);
     case LP_CONF_FIELDS: return conf_fields(d, n, (uint64_t *)field);
-    case LP_CONF_NODE: *(struct fy_node **)field = n; return true;
+    case LP_CONF_NODE:
+    case LP_CONF_EXPR: *(struct fy_node **)field = n; return true;
     }
     return false;
 }
@@ -344,7 +345,8 @@ static void prop_default(lp_diag *d, lp_arena *mem, const lp_conf_prop *p, void 
         /* no default: the zero value of the type (NULL, 0, false) */
         switch (p->type) {
         case LP_CONF_STR: *(char **)field = NULL; break;
-        case LP_CONF_NODE: *(struct fy_node **)field = NULL; break;
+        case LP_CONF_NODE:
+        case LP_CONF_EXPR: *(struct fy_node **)field = NULL; break;
         case LP_CONF_INT:
         case LP_CONF_DURATION: *(int64_t *)field = 0; break;
         case LP_CONF_DOUBLE: *(double *)field = 0; break;
@@ -420,7 +422,8 @@ static const char *type_doc(lp_conf_type t)
     case LP_CONF_DURATION: return "duration";
     case LP_CONF_ENUM: return "enum";
     case LP_CONF_FIELDS: return "list of fields";
-    case LP_CONF_NODE: return "see below";
+    case LP_CONF_NODE: return "structure";
+    case LP_CONF_EXPR: return "rule expression";
     }
     return "";
 }
@@ -429,7 +432,7 @@ void lp_conf_doc(FILE *f, const lp_conf_section *sections, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const lp_conf_section *s = &sections[i];
-        fprintf(f, "## `%s`\n\n%s\n\n", s->name, s->doc);
+        fprintf(f, "%s `%s`\n\n%s\n\n", strchr(s->name, '.') ? "###" : "##", s->name, s->doc);
         fprintf(f, "| key | type | default | description |\n|---|---|---|---|\n");
         for (const lp_conf_prop *p = s->props; p->key; p++) {
             fprintf(f, "| `%s` | %s", p->key, type_doc(p->type));

@@ -53,6 +53,7 @@ typedef enum lp_conf_type {
     LP_CONF_ENUM,     /* int, index into choices */
     LP_CONF_FIELDS,   /* uint64_t mask of lead fields, written as a list of names */
     LP_CONF_NODE,     /* struct fy_node *, parsed by the section's own code */
+    LP_CONF_EXPR,     /* struct fy_node * of a rule expression, compiled by the stage */
 } lp_conf_type;
 
 typedef struct lp_conf_prop {

@@ -47,6 +47,8 @@ typedef struct lp_stage_def {
     const char *section; /* key in the pipeline file */
     const char *doc;     /* one paragraph for CONFIGURATION.md */
     const lp_conf_prop *props;
+    const lp_conf_section *subs; /* documented nested structures (rules, steps, ...) */
+    size_t nsubs;
     void *(*compile)(lp_stage_ctx *ctx, struct fy_node *section);
     lp_step (*run)(const void *state, lp_worker *w, lp_record *r);
     void (*free)(void *state);

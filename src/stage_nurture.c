@@ -71,10 +71,10 @@ typedef struct window_section {
 } window_section;
 
 static const lp_conf_prop window_props[] = {
-    {"days", LP_CONF_NODE, offsetof(window_section, days), NULL, "Weekdays.", NULL, false},
-    {"from", LP_CONF_STR, offsetof(window_section, from), "\"09:00\"", "Start.", NULL, false},
-    {"to", LP_CONF_STR, offsetof(window_section, to), "\"17:00\"", "End.", NULL, false},
-    {"utc_offset", LP_CONF_STR, offsetof(window_section, utc_offset), "\"+00:00\"", "Offset.",
+    {"days", LP_CONF_NODE, offsetof(window_section, days), NULL, "Days tasks may be sent: a list of mon, tue, wed, thu, fri, sat, sun. Default mon-fri.", NULL, false},
+    {"from", LP_CONF_STR, offsetof(window_section, from), "\"09:00\"", "Start of sending hours, local time (HH:MM).", NULL, false},
+    {"to", LP_CONF_STR, offsetof(window_section, to), "\"17:00\"", "End of sending hours, local time (HH:MM), exclusive.", NULL, false},
+    {"utc_offset", LP_CONF_STR, offsetof(window_section, utc_offset), "\"+00:00\"", "Local time as a UTC offset (+HH:MM, -HH:MM or UTC).",
      NULL, false},
     {NULL},
 };
@@ -85,10 +85,10 @@ typedef struct seq_section {
 } seq_section;
 
 static const lp_conf_prop seq_props[] = {
-    {"id", LP_CONF_STR, offsetof(seq_section, id), NULL, "Sequence id.", NULL, true},
-    {"when", LP_CONF_NODE, offsetof(seq_section, when), NULL, "Condition.", NULL, true},
-    {"steps", LP_CONF_NODE, offsetof(seq_section, steps), NULL, "Steps.", NULL, true},
-    {"send_window", LP_CONF_NODE, offsetof(seq_section, window), NULL, "Window.", NULL, false},
+    {"id", LP_CONF_STR, offsetof(seq_section, id), NULL, "Sequence id, carried by its tasks and their idempotency keys.", NULL, true},
+    {"when", LP_CONF_EXPR, offsetof(seq_section, when), NULL, "Condition (rule expression) for enrolment.", NULL, true},
+    {"steps", LP_CONF_NODE, offsetof(seq_section, steps), NULL, "The steps, in order (see below).", NULL, true},
+    {"send_window", LP_CONF_NODE, offsetof(seq_section, window), NULL, "Send window for this sequence; default: the section's `send_window`.", NULL, false},
     {NULL},
 };
 
@@ -98,7 +98,7 @@ typedef struct step_section {
 } step_section;
 
 static const lp_conf_prop step_props[] = {
-    {"template", LP_CONF_STR, offsetof(step_section, template_id), NULL, "Template id.", NULL,
+    {"template", LP_CONF_STR, offsetof(step_section, template_id), NULL, "Template the task sends.", NULL,
      true},
     {"delay", LP_CONF_DURATION, offsetof(step_section, delay_ms), "0s", "Delay after enrolment.",
      NULL, false},
@@ -300,6 +300,12 @@ static void nurture_free(void *state)
     (void)state;
 }
 
+static const lp_conf_section nurture_subs[] = {
+    {"nurture.sequences[]", "One nurture sequence.", seq_props},
+    {"nurture.sequences[].steps[]", "One step: a template sent after a delay counted from enrolment.", step_props},
+    {"nurture.send_window", "When tasks may be sent: weekdays and hours at a UTC offset.", window_props},
+};
+
 const lp_stage_def lp_stage_nurture = {
     .id = LP_STAGE_NURTURE,
     .section = "nurture",
@@ -307,6 +313,8 @@ const lp_stage_def lp_stage_nurture = {
            "send time inside the send window, and an idempotency key "
            "(lead id, sequence, step).",
     .props = nurture_props,
+    .subs = nurture_subs,
+    .nsubs = sizeof(nurture_subs) / sizeof(nurture_subs[0]),
     .compile = nurture_compile,
     .run = nurture_run,
     .free = nurture_free,

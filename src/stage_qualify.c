@@ -37,9 +37,9 @@ static const lp_conf_prop qualify_props[] = {
      "Lowest total score of a sales-qualified lead.", NULL, false},
     {"mql_score", LP_CONF_INT, offsetof(qualify_section, mql_score), "50",
      "Lowest total score of a marketing-qualified lead.", NULL, false},
-    {"sql_when", LP_CONF_NODE, offsetof(qualify_section, sql_when), NULL,
+    {"sql_when", LP_CONF_EXPR, offsetof(qualify_section, sql_when), NULL,
      "Extra condition for SQL (rule expression), e.g. `score.fit >= 40`.", NULL, false},
-    {"mql_when", LP_CONF_NODE, offsetof(qualify_section, mql_when), NULL,
+    {"mql_when", LP_CONF_EXPR, offsetof(qualify_section, mql_when), NULL,
      "Extra condition for MQL (rule expression).", NULL, false},
     {"gray_zone", LP_CONF_INT, offsetof(qualify_section, gray_zone), "5",
      "Leads within this many points of a threshold are flagged for a second opinion (0: off).",
@@ -55,8 +55,8 @@ typedef struct disq_section {
 } disq_section;
 
 static const lp_conf_prop disq_props[] = {
-    {"name", LP_CONF_STR, offsetof(disq_section, name), NULL, "Rule name.", NULL, true},
-    {"when", LP_CONF_NODE, offsetof(disq_section, when), NULL, "Condition.", NULL, true},
+    {"name", LP_CONF_STR, offsetof(disq_section, name), NULL, "Rule name, shown in outcomes.", NULL, true},
+    {"when", LP_CONF_EXPR, offsetof(disq_section, when), NULL, "Condition (rule expression).", NULL, true},
     {NULL},
 };
 
@@ -144,6 +144,10 @@ static void qualify_free(void *state)
     (void)state;
 }
 
+static const lp_conf_section qualify_subs[] = {
+    {"qualify.disqualify[]", "A rule that disqualifies a lead whatever its score.", disq_props},
+};
+
 const lp_stage_def lp_stage_qualify = {
     .id = LP_STAGE_QUALIFY,
     .section = "qualify",
@@ -151,6 +155,8 @@ const lp_stage_def lp_stage_qualify = {
            "disposition (sales, nurture, disqualified), and flags the gray zone near the "
            "thresholds. Rules later in the chain can use `qualification` and `disposition`.",
     .props = qualify_props,
+    .subs = qualify_subs,
+    .nsubs = sizeof(qualify_subs) / sizeof(qualify_subs[0]),
     .compile = qualify_compile,
     .run = qualify_run,
     .free = qualify_free,

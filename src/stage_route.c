@@ -72,12 +72,12 @@ typedef struct rule_section {
 } rule_section;
 
 static const lp_conf_prop rule_props[] = {
-    {"name", LP_CONF_STR, offsetof(rule_section, name), NULL, "Rule name.", NULL, true},
-    {"when", LP_CONF_NODE, offsetof(rule_section, when), NULL, "Condition.", NULL, true},
-    {"owner", LP_CONF_STR, offsetof(rule_section, owner), NULL, "Owner.", NULL, false},
-    {"team", LP_CONF_STR, offsetof(rule_section, team), NULL, "Team.", NULL, false},
-    {"queue", LP_CONF_STR, offsetof(rule_section, queue), NULL, "Queue.", NULL, false},
-    {"assign", LP_CONF_NODE, offsetof(rule_section, assign), NULL, "Round-robin owners.", NULL,
+    {"name", LP_CONF_STR, offsetof(rule_section, name), NULL, "Rule name, shown in outcomes.", NULL, true},
+    {"when", LP_CONF_EXPR, offsetof(rule_section, when), NULL, "Condition (rule expression).", NULL, true},
+    {"owner", LP_CONF_STR, offsetof(rule_section, owner), NULL, "Route to this owner.", NULL, false},
+    {"team", LP_CONF_STR, offsetof(rule_section, team), NULL, "Route to this team (or label the `assign` list).", NULL, false},
+    {"queue", LP_CONF_STR, offsetof(rule_section, queue), NULL, "Route to this queue.", NULL, false},
+    {"assign", LP_CONF_NODE, offsetof(rule_section, assign), NULL, "Owners picked by weighted round-robin (see below); full owners are skipped.", NULL,
      false},
     {NULL},
 };
@@ -88,8 +88,8 @@ typedef struct member_section {
 } member_section;
 
 static const lp_conf_prop member_props[] = {
-    {"owner", LP_CONF_STR, offsetof(member_section, owner), NULL, "Owner.", NULL, true},
-    {"weight", LP_CONF_INT, offsetof(member_section, weight), "1", "Share of leads.", NULL,
+    {"owner", LP_CONF_STR, offsetof(member_section, owner), NULL, "Owner name or email.", NULL, true},
+    {"weight", LP_CONF_INT, offsetof(member_section, weight), "1", "Relative share of the rule's leads.", NULL,
      false},
     {"capacity", LP_CONF_INT, offsetof(member_section, capacity), "0",
      "Most leads per UTC day (0: unlimited).", NULL, false},
@@ -256,6 +256,11 @@ static void route_free(void *state)
     free(st);
 }
 
+static const lp_conf_section route_subs[] = {
+    {"route.rules[]", "One routing rule; name exactly one of owner, team or queue (a rule with `assign` may name none).", rule_props},
+    {"route.rules[].assign[]", "An owner in a weighted round-robin; the pick is a hash of the lead id.", member_props},
+};
+
 const lp_stage_def lp_stage_route = {
     .id = LP_STAGE_ROUTE,
     .section = "route",
@@ -263,6 +268,8 @@ const lp_stage_def lp_stage_route = {
            "(`employee_count >= 1000`), weighted round-robin that is deterministic (a hash of "
            "the lead id), daily capacity caps per owner, and a default.",
     .props = route_props,
+    .subs = route_subs,
+    .nsubs = sizeof(route_subs) / sizeof(route_subs[0]),
     .compile = route_compile,
     .run = route_run,
     .free = route_free,

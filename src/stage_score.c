@@ -96,7 +96,7 @@ typedef struct rule_section {
 static const lp_conf_prop rule_props[] = {
     {"name", LP_CONF_STR, offsetof(rule_section, name), NULL, "Rule name, shown in reasons.",
      NULL, true},
-    {"when", LP_CONF_NODE, offsetof(rule_section, when), NULL, "Condition (rule expression).",
+    {"when", LP_CONF_EXPR, offsetof(rule_section, when), NULL, "Condition (rule expression).",
      NULL, true},
     {"points", LP_CONF_INT, offsetof(rule_section, points), NULL,
      "Points when the condition holds; negative to subtract.", NULL, true},
@@ -340,6 +340,12 @@ static void score_free(void *state)
     (void)state; /* everything lives in the pipeline arena */
 }
 
+static const lp_conf_section score_subs[] = {
+    {"score.rules[]", "One scoring rule.", rule_props},
+    {"score.groups.NAME", "A cap group.", group_props},
+    {"score.grades[]", "A grade band; list them highest minimum first.", grade_props},
+};
+
 const lp_stage_def lp_stage_score = {
     .id = LP_STAGE_SCORE,
     .section = "score",
@@ -348,6 +354,8 @@ const lp_stage_def lp_stage_score = {
            "Engagement points decay by the age of the last activity. Each rule in `rules` takes "
            "`name`, `when`, `points`, and optionally `group` and `dimension` (fit | engagement).",
     .props = score_props,
+    .subs = score_subs,
+    .nsubs = sizeof(score_subs) / sizeof(score_subs[0]),
     .compile = score_compile,
     .run = score_run,
     .free = score_free,
