@@ -485,6 +485,14 @@ lp_arena *lp_worker_arena(lp_worker *w)
     return &w->arena;
 }
 
+bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp_stage_id s)
+{
+    if ((unsigned)s >= LP_STAGE_COUNT || !lp_chain[s])
+        return false;
+    lp_chain[s]->run(pl->state[s], w, r);
+    return true;
+}
+
 lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r)
 {
     if (r->err != LP_OK) /* rejected by the reader or decoder */

@@ -94,4 +94,11 @@ lp_arena *lp_worker_arena(lp_worker *w);
  */
 lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r);
 
+/*
+ * Runs one stage on a record, for benchmarks and tests. Returns false when
+ * the chain has no such stage (enrich and llm until they are configured).
+ * The record's outcome is whatever that stage alone made of it.
+ */
+bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp_stage_id s);
+
 #endif
