@@ -46,10 +46,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "buf.h"
-#include "codec.h"
 #include "encode.h"
 #include "kafka_conf.h"
 #include "record.h"
+#include "wire.h"
 
 #define IF_BLOCK 4096 /* in-flight entries per block */
 
@@ -111,6 +111,7 @@ struct rt_runtime {
     const lp_kafka_conf *kc;
     lp_run_info info;
     const char *brokers, *group, *in_topic;
+    lp_wire *wire; /* decodes input records: plain Avro or Confluent framing */
     rd_kafka_t *producer;
     rd_kafka_topic_t *t_routed, *t_nurture, *t_rejected;
     pthread_t dr_thread;
@@ -575,39 +576,76 @@ static int64_t message_time(const rd_kafka_message_t *m, int64_t fallback)
     return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? fallback : ts;
 }
 
+/*
+ * Decodes the message into rec. A registry outage (LP_E_HTTP) is no fault of
+ * the record: the worker waits and tries again rather than rejecting it.
+ * Returns false only when asked to stop meanwhile; the record then stays
+ * unprocessed and uncommitted, and will be redelivered.
+ */
+static bool decode_message(rt_worker *w, const rd_kafka_message_t *m, lp_record *rec)
+{
+    lp_arena *a = lp_worker_arena(w->pw);
+    char why[256];
+    int backoff_ms = 100;
+    for (;;) {
+        lp_err_t rc = lp_wire_decode(w->rt->wire, m->payload, m->len, &rec->lead, a, why,
+                                     sizeof(why));
+        if (rc == LP_OK)
+            break;
+        if (rc != LP_E_HTTP) {
+            lp_record_reject(rec, LP_STAGE_DECODE, rc, lp_arena_strndup(a, why, strlen(why)));
+            return true;
+        }
+        fprintf(stderr, "leadpipe run: worker %d: schema registry unavailable (%s); retrying\n",
+                w->id, why);
+        for (int waited = 0; waited < backoff_ms; waited += 10) {
+            if (*w->rt->o->stop)
+                return false;
+            sleep_ms(10);
+        }
+        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+        lp_lead_clear(&rec->lead);
+    }
+    if (!lp_lead_has(&rec->lead, LP_F_RECEIVED_AT))
+        lp_lead_set_long(&rec->lead, LP_F_RECEIVED_AT, message_time(m, rec->processed_at_ms));
+    return true;
+}
+
+/* Pauses a partition whose window reached max_inflight. */
+static void part_maybe_pause(rt_worker *w, rt_part *p)
+{
+    if (p->paused || p->count < (uint64_t)w->rt->kc->max_inflight)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
+    rd_kafka_pause_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    p->paused = true;
+}
+
 static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
 {
-    rt_part *p = worker_part(w, m->partition);
-    rt_inflight *e = p ? part_append(p, m->offset) : NULL;
-    if (!e)
-        return LP_E_NOMEM;
-    lp_arena *a = lp_worker_arena(w->pw);
     lp_record rec;
     lp_record_init(&rec);
     rec.raw = (lp_str){m->payload, (uint32_t)m->len};
     rec.origin = (lp_origin){w->rt->in_topic, m->partition, m->offset};
     rec.processed_at_ms = wall_ms();
-    char why[256];
-    if (lp_codec_decode_lead(m->payload, m->len, &rec.lead, a, why, sizeof(why)) != LP_OK)
-        lp_record_reject(&rec, LP_STAGE_DECODE, LP_E_AVRO_DECODE,
-                         lp_arena_strndup(a, why, strlen(why)));
-    else if (!lp_lead_has(&rec.lead, LP_F_RECEIVED_AT))
-        lp_lead_set_long(&rec.lead, LP_F_RECEIVED_AT, message_time(m, rec.processed_at_ms));
+    if (!decode_message(w, m, &rec))
+        return LP_OK;
+    rt_part *p = worker_part(w, m->partition);
+    rt_inflight *e = p ? part_append(p, m->offset) : NULL;
+    if (!e)
+        return LP_E_NOMEM;
     if (lp_pipeline_process(w->rt->o->pl, w->pw, &rec) == LP_E_PARK)
         lp_record_reject(&rec, (lp_stage_id)rec.next_stage, LP_E_INTERNAL,
                          "record parked, but this stage cannot park yet");
     lp_err_t rc = emit(w, &rec, m, e);
     atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
     w->consumed++;
+    lp_arena *a = lp_worker_arena(w->pw);
     if (a->used > (4u << 20))
         lp_arena_reset(a);
-    if (p->count >= (uint64_t)w->rt->kc->max_inflight && !p->paused) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
-        rd_kafka_pause_partitions(w->consumer, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        p->paused = true;
-    }
+    part_maybe_pause(w, p);
     return rc;
 }
 
@@ -803,7 +841,13 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
     rt.workers = calloc((size_t)o->threads, sizeof(rt_worker));
     if (!rt.workers)
         return LP_E_NOMEM;
-    lp_err_t rc = producer_start(&rt);
+    char err[512];
+    lp_err_t rc = lp_wire_new((lp_wire_format)rt.kc->wire_format, rt.kc->schema_registry, NULL,
+                              NULL, &rt.wire, err, sizeof(err));
+    if (rc != LP_OK)
+        fprintf(stderr, "leadpipe run: %s\n", err);
+    else
+        rc = producer_start(&rt);
     int started = 0;
     while (rc == LP_OK && started < o->threads) {
         rc = worker_start(&rt, &rt.workers[started], started);
@@ -833,6 +877,7 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
         rd_kafka_destroy(rt.producer);
     }
     free(rt.workers);
+    lp_wire_free(rt.wire);
     pthread_mutex_destroy(&rt.retry_lock);
     return rc;
 }
