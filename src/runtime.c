@@ -92,6 +92,7 @@ typedef struct rt_worker {
     bool joined;      /* has received an assignment (possibly empty) */
     bool idle;        /* every active partition at EOF with an empty window */
     uint64_t consumed, routed, rejected, tasks, rebalances;
+    double first_record, last_record; /* monotonic seconds; 0 before the first */
     double last_commit;
     lp_err_t err;
 } rt_worker;
@@ -642,6 +643,9 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
     lp_err_t rc = emit(w, &rec, m, e);
     atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
     w->consumed++;
+    w->last_record = now_s();
+    if (w->first_record == 0)
+        w->first_record = w->last_record;
     lp_arena *a = lp_worker_arena(w->pw);
     if (a->used > (4u << 20))
         lp_arena_reset(a);
@@ -785,8 +789,13 @@ static void worker_free(rt_worker *w)
 static void collect(rt_runtime *rt, int n, lp_runtime_stats *st)
 {
     memset(st, 0, sizeof(*st));
+    double first = 0, last = 0;
     for (int i = 0; i < n; i++) {
         rt_worker *w = &rt->workers[i];
+        if (w->first_record && (first == 0 || w->first_record < first))
+            first = w->first_record;
+        if (w->last_record > last)
+            last = w->last_record;
         st->consumed += w->consumed;
         st->routed += w->routed;
         st->rejected += w->rejected;
@@ -796,6 +805,7 @@ static void collect(rt_runtime *rt, int n, lp_runtime_stats *st)
     st->delivered = atomic_load(&rt->delivered);
     st->retried = atomic_load(&rt->retried);
     st->seconds = now_s() - rt->start;
+    st->active_seconds = last > first ? last - first : 0;
 }
 
 /* Watches the workers: status lines, idle exit. Returns when it is time to stop. */

@@ -40,7 +40,8 @@ typedef struct lp_runtime_stats {
     uint64_t delivered; /* output messages acknowledged by the broker */
     uint64_t retried;   /* output messages produced again after a failed delivery */
     uint64_t rebalances;
-    double seconds;
+    double seconds;        /* the whole run, group join and drain included */
+    double active_seconds; /* from the first record consumed to the last */
 } lp_runtime_stats;
 
 /*
