@@ -118,6 +118,9 @@ struct rt_runtime {
     pthread_t dr_thread;
     atomic_bool dr_stop;
     atomic_uint_fast64_t delivered, retried;
+    atomic_uint_fast64_t failed;          /* failed delivery reports */
+    atomic_uint_fast64_t failed_logged;   /* failures already reported */
+    atomic_int_fast64_t last_fail_log;    /* second of the last report */
     pthread_mutex_t retry_lock;
     rt_retry *retries;
     rt_worker *workers;
@@ -240,8 +243,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     rt_runtime *rt = opaque;
     if (m->err) {
-        fprintf(stderr, "leadpipe run: delivery to %s failed (%s); producing it again\n",
-                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        /* one line a second at most, however many fail */
+        uint64_t failed = atomic_fetch_add(&rt->failed, 1) + 1;
+        int64_t sec = (int64_t)now_s();
+        if (atomic_exchange(&rt->last_fail_log, sec) != sec) {
+            uint64_t before = atomic_exchange(&rt->failed_logged, failed);
+            fprintf(stderr, "leadpipe run: %llu deliveries failed (last: %s to %s); producing "
+                            "them again\n",
+                    (unsigned long long)(failed - before), rd_kafka_err2str(m->err),
+                    rd_kafka_topic_name(m->rkt));
+        }
         retry_push(rt, m);
         return;
     }
