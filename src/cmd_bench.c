@@ -48,7 +48,7 @@ static void bench_usage(FILE *f)
             "  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2)\n"
             "      --batch N         leads per in-memory batch (default 16384)\n"
             "      --seed N          generator seed (default 1)\n"
-            "      --partitions N    e2e input partitions (default 16)\n"
+            "      --partitions N    e2e input partitions (default 8)\n"
             "      --window N        e2e: most leads in flight (default 20000)\n"
             "      --duration T      soak length: 90s, 10m, 1h (default 10m)\n"
             "      --rate N          soak leads/s (default 20000)\n"

@@ -90,12 +90,18 @@ typedef struct rt_worker {
     int32_t nparts;
     rt_part *retired;
     bool joined;      /* has received an assignment (possibly empty) */
-    bool idle;        /* every active partition at EOF with an empty window */
-    uint64_t consumed, routed, rejected, tasks, rebalances;
-    double first_record, last_record; /* monotonic seconds; 0 before the first */
     double last_commit;
-    lp_err_t err;
+    /* Written by the worker only, read by the supervisor: relaxed atomics,
+     * updated with plain load+store (one writer), so no locked instructions. */
+    atomic_bool idle; /* every active partition at EOF with an empty window */
+    atomic_int err;   /* lp_err_t; LP_OK while healthy */
+    _Atomic uint64_t consumed, routed, rejected, tasks, rebalances;
+    _Atomic double first_record, last_record; /* monotonic seconds; 0 before the first */
 } rt_worker;
+
+#define STAT_GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define STAT_SET(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define STAT_INC(x) STAT_SET(x, STAT_GET(x) + 1)
 
 /* A failed delivery waiting to be produced again by the delivery thread. */
 typedef struct rt_retry {
@@ -491,7 +497,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     rt_worker *w = opaque;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    w->rebalances++;
+    STAT_INC(w->rebalances);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rt_part *p = worker_part(w, parts->elems[i].partition);
@@ -559,14 +565,14 @@ static lp_err_t emit(rt_worker *w, const lp_record *r, const rd_kafka_message_t 
     lp_err_t rc;
     lp_buf_reset(&w->buf);
     if (r->err != LP_OK) {
-        w->rejected++;
+        STAT_INC(w->rejected);
         if (key.len == 0 && m->key_len)
             key = (lp_str){m->key, (uint32_t)m->key_len};
         if ((rc = lp_encode_rejected_avro(r, &rt->info, &w->buf)))
             return rc;
         return produce(w, rt->t_rejected, key, &w->buf, m, e);
     }
-    w->routed++;
+    STAT_INC(w->routed);
     if ((rc = lp_encode_routed_avro(r, &rt->info, &w->buf)) ||
         (rc = produce(w, rt->t_routed, key, &w->buf, m, e)))
         return rc;
@@ -575,7 +581,7 @@ static lp_err_t emit(rt_worker *w, const lp_record *r, const rd_kafka_message_t 
         if ((rc = lp_encode_task_avro(r, &r->tasks[i], &rt->info, &w->buf)) ||
             (rc = produce(w, rt->t_nurture, key, &w->buf, m, e)))
             return rc;
-        w->tasks++;
+        STAT_INC(w->tasks);
     }
     return LP_OK;
 }
@@ -653,10 +659,11 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
                          "record parked, but this stage cannot park yet");
     lp_err_t rc = emit(w, &rec, m, e);
     atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
-    w->consumed++;
-    w->last_record = now_s();
-    if (w->first_record == 0)
-        w->first_record = w->last_record;
+    STAT_INC(w->consumed);
+    double t = now_s();
+    STAT_SET(w->last_record, t);
+    if (STAT_GET(w->first_record) == 0)
+        STAT_SET(w->first_record, t);
     lp_arena *a = lp_worker_arena(w->pw);
     if (a->used > (4u << 20))
         lp_arena_reset(a);
@@ -683,7 +690,7 @@ static void worker_housekeeping(rt_worker *w)
         if (!p->eof || p->count)
             idle = false;
     }
-    w->idle = idle;
+    STAT_SET(w->idle, idle);
     if (now_s() - w->last_commit >= (double)w->rt->kc->commit_interval_ms / 1000.0)
         worker_commit(w, false);
 }
@@ -716,13 +723,13 @@ static void *worker_main(void *arg)
     rt_worker *w = arg;
     volatile sig_atomic_t *stop = w->rt->o->stop;
     double last_house = 0;
-    while (!*stop && w->err == LP_OK) {
+    while (!*stop && STAT_GET(w->err) == LP_OK) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 20);
         if (m) {
             if (m->err)
                 handle_event(w, m);
             else
-                w->err = process_message(w, m);
+                STAT_SET(w->err, (int)process_message(w, m));
             rd_kafka_message_destroy(m);
         }
         double t = now_s();
@@ -803,15 +810,16 @@ static void collect(rt_runtime *rt, int n, lp_runtime_stats *st)
     double first = 0, last = 0;
     for (int i = 0; i < n; i++) {
         rt_worker *w = &rt->workers[i];
-        if (w->first_record && (first == 0 || w->first_record < first))
-            first = w->first_record;
-        if (w->last_record > last)
-            last = w->last_record;
-        st->consumed += w->consumed;
-        st->routed += w->routed;
-        st->rejected += w->rejected;
-        st->tasks += w->tasks;
-        st->rebalances += w->rebalances;
+        double f = STAT_GET(w->first_record), l = STAT_GET(w->last_record);
+        if (f && (first == 0 || f < first))
+            first = f;
+        if (l > last)
+            last = l;
+        st->consumed += STAT_GET(w->consumed);
+        st->routed += STAT_GET(w->routed);
+        st->rejected += STAT_GET(w->rejected);
+        st->tasks += STAT_GET(w->tasks);
+        st->rebalances += STAT_GET(w->rebalances);
     }
     st->delivered = atomic_load(&rt->delivered);
     st->retried = atomic_load(&rt->retried);
@@ -827,11 +835,11 @@ static void supervise(rt_runtime *rt, int n)
     while (!*o->stop) {
         sleep_ms(50);
         bool all_idle = true;
-        for (int i = 0; i < n; i++)
-            all_idle &= rt->workers[i].idle && rt->workers[i].err == LP_OK;
-        for (int i = 0; i < n; i++)
-            if (rt->workers[i].err != LP_OK)
+        for (int i = 0; i < n; i++) {
+            all_idle &= STAT_GET(rt->workers[i].idle);
+            if (STAT_GET(rt->workers[i].err) != LP_OK)
                 *o->stop = 1;
+        }
         double t = now_s();
         idle_since = all_idle ? (idle_since ? idle_since : t) : 0;
         if (o->idle_exit_ms > 0 && idle_since && (t - idle_since) * 1000 >= o->idle_exit_ms)
@@ -880,8 +888,8 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
     *o->stop = 1;
     for (int i = 0; i < started; i++) {
         pthread_join(rt.workers[i].thread, NULL);
-        if (rt.workers[i].err != LP_OK && rc == LP_OK)
-            rc = rt.workers[i].err;
+        if (STAT_GET(rt.workers[i].err) != LP_OK && rc == LP_OK)
+            rc = (lp_err_t)STAT_GET(rt.workers[i].err);
     }
     if (rt.producer) {
         rd_kafka_flush(rt.producer, (int)rt.kc->drain_timeout_ms);
