@@ -485,6 +485,18 @@ lp_arena *lp_worker_arena(lp_worker *w)
     return &w->arena;
 }
 
+void lp_pipeline_submit(const lp_pipeline *pl, lp_parked *p, lp_park_queue *q)
+{
+    lp_stage_id s = (lp_stage_id)p->rec.next_stage;
+    if ((unsigned)s < LP_STAGE_COUNT && lp_chain[s] && lp_chain[s]->submit) {
+        lp_chain[s]->submit(pl->state[s], p, q);
+        return;
+    }
+    /* a stage that cannot park has parked: answer at once, degraded */
+    p->rec.park_status = LP_E_INTERNAL;
+    lp_park_queue_push(q, p);
+}
+
 bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp_stage_id s)
 {
     if ((unsigned)s >= LP_STAGE_COUNT || !lp_chain[s])
@@ -504,8 +516,10 @@ lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r)
         if (!lp_chain[s])
             continue;
         lp_step step = lp_chain[s]->run(pl->state[s], w, r);
-        if (step == LP_STEP_PARK)
+        if (step == LP_STEP_PARK) {
+            r->next_stage = (uint8_t)s; /* run the stage again with its answer */
             return LP_E_PARK;
+        }
         if (step == LP_STEP_DONE)
             break;
     }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "park.h"
 #include "err.h"
 #include "record.h"
 
@@ -93,6 +94,16 @@ lp_arena *lp_worker_arena(lp_worker *w);
  * @locality any thread, with its own worker
  */
 lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r);
+
+/*
+ * Hands a record that lp_pipeline_process() parked (detached with
+ * lp_park_detach) to the stage that parked it. Its service pushes it onto q
+ * once answered, or by p->deadline_ms at the latest; the driver then calls
+ * lp_pipeline_process() on p->rec again, which resumes where it stopped.
+ *
+ * @locality any thread, with its own queue
+ */
+void lp_pipeline_submit(const lp_pipeline *pl, lp_parked *p, lp_park_queue *q);
 
 /*
  * Runs one stage on a record, for benchmarks and tests. Returns false when

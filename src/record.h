@@ -112,6 +112,11 @@ typedef struct lp_record {
 
     uint8_t next_stage;      /* lp_stage_id where processing resumes */
     int64_t processed_at_ms; /* the run's clock when the outcome was made */
+
+    /* slow I/O (see park.h): set by a stage that parks, and by its service */
+    int64_t park_deadline_ms; /* when the service must answer, at the latest */
+    void *park_result;        /* the service's answer, in the parked record's arena */
+    lp_err_t park_status;     /* LP_OK, or why there is no answer (the lead goes on degraded) */
 } lp_record;
 
 /* Resets a record for reuse; keeps nothing. */

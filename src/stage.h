@@ -13,12 +13,20 @@
  * status for it stays LP_AUX_SKIPPED. That is the seam where enrichment and
  * the LLM router plug in: they implement this interface and may return
  * LP_STEP_PARK.
+ *
+ * Parking (park.h): run() returns LP_STEP_PARK after setting
+ * r->park_deadline_ms. The driver detaches the record and calls submit(),
+ * which hands it to the stage's service; the service answers through the
+ * queue, and run() is called again on the same record with r->park_result
+ * or r->park_status set. run() must then apply the answer, clear both, and
+ * return LP_STEP_NEXT: a stage parks a record at most once.
  */
 #ifndef LP_STAGE_H
 #define LP_STAGE_H
 
 #include "conf.h"
 #include "expr.h"
+#include "park.h"
 #include "pipeline.h"
 
 typedef enum lp_step {
@@ -51,6 +59,8 @@ typedef struct lp_stage_def {
     size_t nsubs;
     void *(*compile)(lp_stage_ctx *ctx, struct fy_node *section);
     lp_step (*run)(const void *state, lp_worker *w, lp_record *r);
+    /* Stages that park: takes a detached record; answers through q. */
+    void (*submit)(const void *state, lp_parked *p, lp_park_queue *q);
     void (*free)(void *state);
 } lp_stage_def;
 
