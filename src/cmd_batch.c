@@ -24,6 +24,7 @@
 #include "encode.h"
 #include "fieldmap.h"
 #include "ocf.h"
+#include "park.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "reader.h"
@@ -236,41 +237,186 @@ static lp_err_t close_outputs(batch_out *out)
     return rc;
 }
 
-/* Encodes and writes one record's outcome and its tasks; counts them. */
-static lp_err_t emit(batch_out *out, const lp_record *r, batch_stats *st, batch_file_stats *fs)
+/*
+ * Ordered output. Records that park on slow I/O finish late, but outputs
+ * keep input order, so a replay writes the same bytes. Every record gets a
+ * sequence number. A finished record's outputs are encoded as segments
+ * [sink u8][length u32][bytes]: written at once when the record is next in
+ * order, held in the window otherwise. The window is bounded: reading waits
+ * for parked records when it fills up.
+ */
+enum { HOLD_EMPTY = 0, HOLD_PARKED, HOLD_READY };
+enum { SINK_ROUTED = 0, SINK_NURTURE, SINK_REJECTED };
+
+#define ORDER_WINDOW 65536u /* records between the oldest unwritten and the newest */
+
+typedef struct batch_hold {
+    uint8_t state;
+    batch_file_stats *fs;
+    lp_buf segs;
+} batch_hold;
+
+typedef struct batch_run {
+    const batch_opts *o;
+    const lp_pipeline *pl;
+    lp_worker *w;
+    batch_out *out;
+    batch_stats *st;
+    batch_hold *ring; /* ORDER_WINDOW slots, by sequence number */
+    uint64_t next_seq, next_emit;
+    size_t parked;
+    lp_park_queue queue;
+    lp_buf scratch; /* segments of the record being finished in order */
+} batch_run;
+
+static lp_err_t add_segment(batch_run *br, lp_buf *segs, uint8_t sink, const lp_buf *bytes)
 {
+    uint32_t len = (uint32_t)bytes->len;
+    if (lp_buf_putc(segs, (char)sink) || lp_buf_append(segs, &len, sizeof(len)) ||
+        lp_buf_append(segs, bytes->data, bytes->len))
+        return LP_E_NOMEM;
+    (void)br;
+    return LP_OK;
+}
+
+/* Counts a finished record and encodes its outputs as segments. */
+static lp_err_t encode_outcome(batch_run *br, const lp_record *r, batch_file_stats *fs,
+                               lp_buf *segs)
+{
+    batch_out *out = br->out;
+    batch_stats *st = br->st;
+    lp_err_t rc;
     lp_buf_reset(&out->buf);
     if (r->err != LP_OK) {
         st->rejected++;
         fs->rejected++;
         unsigned code = (unsigned)r->err - 100;
         st->by_code[code < BATCH_CODES ? code : 0]++;
-        lp_err_t rc = out->enc_rejected(r, &out->info, &out->buf);
-        return rc ? rc : lp_sink_write(out->rejected, out->buf.data, out->buf.len);
+        rc = out->enc_rejected(r, &out->info, &out->buf);
+        return rc ? rc : add_segment(br, segs, SINK_REJECTED, &out->buf);
     }
     st->routed++;
     fs->routed++;
     st->disposition[r->disposition]++;
     st->qualification[r->qualification]++;
     st->gray_zone += r->gray_zone;
-    lp_err_t rc = out->enc_routed(r, &out->info, &out->buf);
-    if (rc || (rc = lp_sink_write(out->routed, out->buf.data, out->buf.len)))
+    if ((rc = out->enc_routed(r, &out->info, &out->buf)) ||
+        (rc = add_segment(br, segs, SINK_ROUTED, &out->buf)))
         return rc;
     for (uint16_t t = 0; t < r->ntasks; t++) {
         lp_buf_reset(&out->buf);
         if ((rc = out->enc_task(r, &r->tasks[t], &out->info, &out->buf)) ||
-            (rc = lp_sink_write(out->nurture, out->buf.data, out->buf.len)))
+            (rc = add_segment(br, segs, SINK_NURTURE, &out->buf)))
             return rc;
         st->tasks++;
     }
     return LP_OK;
 }
 
-static lp_err_t run_file(const batch_opts *o, const lp_pipeline *pl, lp_worker *w,
-                         const lp_fieldmap *map, batch_out *out, batch_stats *st,
-                         batch_file_stats *fs)
+static lp_err_t write_segments(batch_run *br, const lp_buf *segs)
 {
-    const lp_input_conf *ic = lp_pipeline_input(pl);
+    lp_sink *sinks[] = {br->out->routed, br->out->nurture, br->out->rejected};
+    for (size_t pos = 0; pos < segs->len;) {
+        uint8_t sink = (uint8_t)segs->data[pos];
+        uint32_t len;
+        memcpy(&len, segs->data + pos + 1, sizeof(len));
+        lp_err_t rc = lp_sink_write(sinks[sink], segs->data + pos + 5, len);
+        if (rc != LP_OK)
+            return rc;
+        pos += 5 + len;
+    }
+    return LP_OK;
+}
+
+/* Writes every held record that is now next in order. */
+static lp_err_t flush_ready(batch_run *br)
+{
+    for (;;) {
+        batch_hold *h = &br->ring[br->next_emit % ORDER_WINDOW];
+        if (br->next_emit == br->next_seq || h->state != HOLD_READY)
+            return LP_OK;
+        lp_err_t rc = write_segments(br, &h->segs);
+        lp_buf_reset(&h->segs);
+        h->state = HOLD_EMPTY;
+        br->next_emit++;
+        if (rc != LP_OK)
+            return rc;
+    }
+}
+
+/* A record has its outcome: write it now if it is next, else hold it. */
+static lp_err_t finish(batch_run *br, uint64_t seq, batch_file_stats *fs, const lp_record *r)
+{
+    batch_hold *h = &br->ring[seq % ORDER_WINDOW];
+    lp_buf *segs = seq == br->next_emit ? &br->scratch : &h->segs;
+    lp_buf_reset(segs);
+    lp_err_t rc = encode_outcome(br, r, fs, segs);
+    if (rc != LP_OK)
+        return rc;
+    if (seq != br->next_emit) {
+        h->state = HOLD_READY;
+        return LP_OK;
+    }
+    h->state = HOLD_EMPTY;
+    br->next_emit++;
+    if ((rc = write_segments(br, segs)) != LP_OK)
+        return rc;
+    return flush_ready(br);
+}
+
+/* Parks a record with its stage's service; it comes back through the queue. */
+static lp_err_t park(batch_run *br, uint64_t seq, batch_file_stats *fs, const lp_record *r)
+{
+    lp_parked *p = lp_park_detach(r, (void *)(uintptr_t)seq, r->park_deadline_ms);
+    if (!p)
+        return LP_E_NOMEM;
+    batch_hold *h = &br->ring[seq % ORDER_WINDOW];
+    h->state = HOLD_PARKED;
+    h->fs = fs;
+    br->parked++;
+    lp_pipeline_submit(br->pl, p, &br->queue);
+    return LP_OK;
+}
+
+/* Runs a record through the chain (again, after parking) and finishes or parks it. */
+static lp_err_t process(batch_run *br, uint64_t seq, batch_file_stats *fs, lp_record *r)
+{
+    if (lp_pipeline_process(br->pl, br->w, r) == LP_E_PARK)
+        return park(br, seq, fs, r);
+    return finish(br, seq, fs, r);
+}
+
+/* Resumes the records whose slow I/O has finished; waits up to timeout_ms. */
+static lp_err_t resume_parked(batch_run *br, int timeout_ms)
+{
+    lp_parked *list = lp_park_queue_take(&br->queue, timeout_ms);
+    lp_err_t rc = LP_OK;
+    while (list) {
+        lp_parked *p = list;
+        list = p->next;
+        uint64_t seq = (uint64_t)(uintptr_t)p->owner;
+        batch_hold *h = &br->ring[seq % ORDER_WINDOW];
+        br->parked--;
+        if (rc == LP_OK)
+            rc = process(br, seq, h->fs, &p->rec);
+        lp_parked_free(p);
+    }
+    return rc;
+}
+
+/* Waits while the order window is full, so memory stays bounded. */
+static lp_err_t make_room(batch_run *br)
+{
+    lp_err_t rc = LP_OK;
+    while (rc == LP_OK && br->next_seq - br->next_emit >= ORDER_WINDOW)
+        rc = resume_parked(br, 100);
+    return rc;
+}
+
+static lp_err_t run_file(batch_run *br, const lp_fieldmap *map, batch_file_stats *fs)
+{
+    const batch_opts *o = br->o;
+    const lp_input_conf *ic = lp_pipeline_input(br->pl);
     lp_reader_opts ro = {.format = o->in_format, .max_field_bytes = (size_t)ic->max_field_bytes,
                          .max_row_bytes = (size_t)ic->max_row_bytes, .map = map,
                          .now_ms = o->now_ms};
@@ -284,19 +430,16 @@ static lp_err_t run_file(const batch_opts *o, const lp_pipeline *pl, lp_worker *
     lp_progress bar;
     lp_progress_start(&bar, fs->path, o->force_progress);
     bar.enabled = bar.enabled && !o->quiet;
-    lp_arena *a = lp_worker_arena(w);
+    lp_arena *a = lp_worker_arena(br->w);
     uint64_t done = 0, total = 0;
     lp_record rec;
-    while ((rc = lp_reader_next(rd, a, &rec)) == LP_OK) {
-        st->rows++;
+    while ((rc = make_room(br)) == LP_OK && (rc = lp_reader_next(rd, a, &rec)) == LP_OK) {
+        br->st->rows++;
         fs->rows++;
         rec.processed_at_ms = o->now_ms;
-        if (lp_pipeline_process(pl, w, &rec) == LP_E_PARK) {
-            /* no stage of an offline run parks yet; never drop a record */
-            lp_record_reject(&rec, (lp_stage_id)rec.next_stage, LP_E_INTERNAL,
-                             "record parked in an offline run");
-        }
-        if ((rc = emit(out, &rec, st, fs)) != LP_OK)
+        if ((rc = process(br, br->next_seq++, fs, &rec)) != LP_OK)
+            break;
+        if (br->parked && (rc = resume_parked(br, 0)) != LP_OK)
             break;
         if (a->used > BATCH_ARENA_RESET)
             lp_arena_reset(a);
@@ -305,12 +448,39 @@ static lp_err_t run_file(const batch_opts *o, const lp_pipeline *pl, lp_worker *
     }
     lp_reader_progress(rd, &done, &total);
     lp_progress_finish(&bar, fs->rows, done, total);
-    lp_reader_close(rd);
-    lp_arena_reset(a);
     if (rc == LP_E_EOF)
-        return LP_OK;
-    fprintf(stderr, "leadpipe batch: %s: %s\n", fs->path, lp_err_str(rc));
+        rc = LP_OK;
+    else
+        fprintf(stderr, "leadpipe batch: %s: %s\n", fs->path,
+                rc == LP_E_IO && lp_reader_error(rd) ? lp_reader_error(rd) : lp_err_str(rc));
+    lp_reader_close(rd);
     return rc;
+}
+
+/* Waits for every parked record, then writes what is left in order. */
+static lp_err_t drain(batch_run *br)
+{
+    lp_err_t rc = LP_OK;
+    while (rc == LP_OK && br->parked)
+        rc = resume_parked(br, 100);
+    return rc == LP_OK ? flush_ready(br) : rc;
+}
+
+static lp_err_t batch_run_init(batch_run *br)
+{
+    br->ring = calloc(ORDER_WINDOW, sizeof(*br->ring));
+    lp_park_queue_init(&br->queue);
+    lp_buf_init(&br->scratch);
+    return br->ring ? LP_OK : LP_E_NOMEM;
+}
+
+static void batch_run_free(batch_run *br)
+{
+    for (size_t i = 0; br->ring && i < ORDER_WINDOW; i++)
+        lp_buf_free(&br->ring[i].segs);
+    free(br->ring);
+    lp_park_queue_destroy(&br->queue);
+    lp_buf_free(&br->scratch);
 }
 
 static lp_fieldmap *build_fieldmap(const lp_pipeline *pl)
@@ -382,10 +552,19 @@ int lp_cmd_batch(int argc, char **argv)
     if ((rc = open_outputs(&o, &out)) != LP_OK)
         goto out;
     double t0 = lp_progress_now();
+    batch_run br = {.o = &o, .pl = pl, .w = w, .out = &out, .st = &st};
+    if ((rc = batch_run_init(&br)) != LP_OK) {
+        batch_run_free(&br);
+        goto out;
+    }
     for (int i = 0; i < o.ninputs && rc == LP_OK; i++) {
         st.files[i].path = o.inputs[i];
-        rc = run_file(&o, pl, w, map, &out, &st, &st.files[i]);
+        rc = run_file(&br, map, &st.files[i]);
     }
+    lp_err_t drc = drain(&br);
+    if (rc == LP_OK)
+        rc = drc;
+    batch_run_free(&br);
     lp_err_t crc = close_outputs(&out);
     if (rc == LP_OK)
         rc = crc;

@@ -16,6 +16,7 @@ static const struct lp_command lp_commands[] = {
     {"check", lp_cmd_check, "compile a pipeline and report every error"},
     {"batch", lp_cmd_batch, "run a pipeline offline, from files to files"},
     {"run", lp_cmd_run, "stream leads from Kafka through a pipeline (consumer group)"},
+    {"bench", lp_cmd_bench, "measure throughput, latency and memory (in memory and via Kafka)"},
     {"gen", lp_cmd_gen, "generate realistic synthetic leads (CSV or JSONL)"},
     {"import", lp_cmd_import, "load CSV, JSONL or Avro files into a Kafka topic"},
     {"broker", lp_cmd_broker, "serve the embedded development Kafka broker on loopback"},
