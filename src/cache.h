@@ -66,4 +66,53 @@ lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms
  */
 lp_err_t lp_cache_put(lp_cache *c, const char *table, const lp_cache_entry *e, size_t n);
 
+/*
+ * Beyond the lookup path: the names of the tables, the value header codec,
+ * and the operations behind `leadpipe cache stats|get|purge`.
+ */
+#define LP_CACHE_NTABLES 4
+/* "person", "company", "llm", "meta" (counters kept by runs). */
+extern const char *const lp_cache_tables[LP_CACHE_NTABLES];
+
+/* Index of a table name in lp_cache_tables, or -1. */
+int lp_cache_table_index(const char *table);
+
+/* Decodes a stored value (header + bytes) into e (key untouched); false when malformed. */
+bool lp_cache_decode(const void *raw, size_t len, lp_cache_entry *e);
+
+/* True when e has not expired at now_ms (a TTL <= 0 never expires). */
+bool lp_cache_entry_live(const lp_cache_entry *e, int64_t now_ms);
+
+typedef struct lp_cache_table_stat {
+    uint64_t entries;  /* every stored entry */
+    uint64_t live;     /* positive and not expired */
+    uint64_t negative; /* negative and not expired */
+    uint64_t expired;  /* either kind, past its TTL (purge removes these) */
+    uint64_t corrupt;  /* undecodable values (should stay 0) */
+    int64_t oldest_ms, newest_ms; /* write times; 0 when empty */
+} lp_cache_table_stat;
+
+/* Counts the entries of table at now_ms. @locality any thread */
+lp_err_t lp_cache_stat(lp_cache *c, const char *table, int64_t now_ms, lp_cache_table_stat *st);
+
+/*
+ * Calls fn on every entry of table, in key order, inside one read
+ * transaction; ok is false for an undecodable value. fn returns false to
+ * stop. Entries are valid only during the call.
+ */
+typedef bool (*lp_cache_visit_fn)(void *ud, const lp_cache_entry *e, bool ok);
+lp_err_t lp_cache_foreach(lp_cache *c, const char *table, lp_cache_visit_fn fn, void *ud);
+
+/* Deletes expired entries of table in one write transaction; *removed counts them. */
+lp_err_t lp_cache_purge(lp_cache *c, const char *table, int64_t now_ms, size_t *removed);
+
+/* The map size, the bytes in use (last page) and the size of data.mdb. */
+lp_err_t lp_cache_info(lp_cache *c, size_t *map_size, size_t *used_bytes, size_t *file_bytes);
+
+/* Adds delta to the counter key of the meta table (hits, misses, credits...). */
+lp_err_t lp_cache_meta_add(lp_cache *c, const char *key, int64_t delta, int64_t now_ms);
+
+/* Reads a meta counter; 0 when absent. */
+int64_t lp_cache_meta_get(lp_cache *c, const char *key);
+
 #endif

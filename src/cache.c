@@ -1,0 +1,585 @@
+/*
+ * cache.c - the LMDB cache; see cache.h for the contract.
+ *
+ * Layout: one environment, opened with MDB_NOTLS so that a read transaction
+ * owns its reader slot (not the thread), and with a fixed set of named
+ * tables (lp_cache_tables) opened once, at lp_cache_open(), before any other
+ * thread can see the handle. A value on disk is an 18-byte header
+ * {version u8, flags u8, written_ms i64 LE, ttl_ms i64 LE} followed by the
+ * caller's bytes; a negative entry is the header alone.
+ *
+ * Reads: each thread keeps one read transaction per cache in a
+ * thread-specific slot. lp_cache_get() renews it, copies the value into the
+ * slot's own buffer, and resets it before returning. A read transaction is
+ * therefore live only inside lp_cache_get(), which is what makes growing the
+ * map safe, and the copy is what keeps the returned value valid "until the
+ * same thread's next call" without pinning a snapshot.
+ *
+ * Growth: mdb_env_set_mapsize() needs no live transaction in this process.
+ * Every transaction (read or write) runs under the read side of c->grow; a
+ * writer that hits MDB_MAP_FULL aborts, takes the write side (waiting for
+ * in-flight lookups, which are short), doubles the map up to max_map_size,
+ * and retries. MDB_MAP_RESIZED (another process grew it) is handled the same
+ * way with a size of 0 (adopt the current size).
+ *
+ * Threads: lp_cache_get/put/stat/purge/foreach from any thread;
+ * lp_cache_open/close from one thread while no other uses the cache.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CACHE_HDR 18
+#define CACHE_VERSION 1
+#define CACHE_F_NEGATIVE 0x1
+#define CACHE_DEFAULT_MAP ((size_t)64 << 20)
+#define CACHE_DEFAULT_MAX ((size_t)64 << 30)
+
+const char *const lp_cache_tables[LP_CACHE_NTABLES] = {"person", "company", "llm", "meta"};
+
+/* One thread's reusable read transaction and value buffer. */
+typedef struct cache_slot {
+    MDB_txn *txn;
+    char *buf;
+    size_t cap;
+    struct lp_cache *c;
+    struct cache_slot *next; /* c->slots, guarded by c->lock */
+} cache_slot;
+
+struct lp_cache {
+    MDB_env *env;
+    MDB_dbi dbi[LP_CACHE_NTABLES];
+    bool have[LP_CACHE_NTABLES]; /* false: table absent from a read-only cache */
+    bool read_only;
+    size_t map_size, max_map_size;
+    pthread_rwlock_t grow; /* read side: a live txn; write side: resizing */
+    pthread_mutex_t lock;  /* guards slots */
+    pthread_key_t key;
+    cache_slot *slots;
+};
+
+static void put_i64(unsigned char *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+static int64_t get_i64(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    return (int64_t)u;
+}
+
+/* Runs at thread exit: releases the thread's reader slot. */
+static void slot_destroy(void *arg)
+{
+    cache_slot *s = arg;
+    lp_cache *c = s->c;
+    pthread_mutex_lock(&c->lock);
+    for (cache_slot **pp = &c->slots; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    pthread_mutex_unlock(&c->lock);
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    free(s->buf);
+    free(s);
+}
+
+static cache_slot *slot_get(lp_cache *c)
+{
+    cache_slot *s = pthread_getspecific(c->key);
+    if (s)
+        return s;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->c = c;
+    pthread_mutex_lock(&c->lock);
+    s->next = c->slots;
+    c->slots = s;
+    pthread_mutex_unlock(&c->lock);
+    pthread_setspecific(c->key, s);
+    return s;
+}
+
+int lp_cache_table_index(const char *table)
+{
+    for (int i = 0; i < LP_CACHE_NTABLES; i++)
+        if (!strcmp(lp_cache_tables[i], table))
+            return i;
+    return -1;
+}
+
+/* Adopts or sets a map size; caller holds no transaction. */
+static int resize(lp_cache *c, size_t size)
+{
+    pthread_rwlock_wrlock(&c->grow);
+    int rc = mdb_env_set_mapsize(c->env, size);
+    MDB_envinfo info;
+    if (rc == 0 && mdb_env_info(c->env, &info) == 0)
+        c->map_size = info.me_mapsize;
+    pthread_rwlock_unlock(&c->grow);
+    return rc;
+}
+
+/*
+ * Doubles the map after a MDB_MAP_FULL seen at size seen; a writer that
+ * lost the race finds it already grown and just retries.
+ */
+static int grow(lp_cache *c, size_t seen)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&c->grow);
+    if (c->map_size == seen) {
+        size_t next = seen * 2 > c->max_map_size ? c->max_map_size : seen * 2;
+        rc = next > seen ? mdb_env_set_mapsize(c->env, next) : MDB_MAP_FULL;
+        if (rc == 0)
+            c->map_size = next;
+    }
+    pthread_rwlock_unlock(&c->grow);
+    return rc;
+}
+
+static int open_tables(lp_cache *c)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(c->env, NULL, c->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return rc;
+    for (int i = 0; i < LP_CACHE_NTABLES; i++) {
+        rc = mdb_dbi_open(txn, lp_cache_tables[i], c->read_only ? 0 : MDB_CREATE, &c->dbi[i]);
+        c->have[i] = rc == 0;
+        if (rc && rc != MDB_NOTFOUND) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+    return mdb_txn_commit(txn);
+}
+
+static int env_setup(lp_cache *c, const char *path)
+{
+    int rc = mdb_env_create(&c->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(c->env, LP_CACHE_NTABLES + 4);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(c->env, 1024);
+    if (!rc)
+        rc = mdb_env_set_mapsize(c->env, c->map_size);
+    if (rc)
+        return rc;
+    if (!c->read_only && mkdir(path, 0755) != 0 && errno != EEXIST)
+        return errno;
+    unsigned flags = MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0);
+    rc = mdb_env_open(c->env, path, flags, 0644);
+    if (rc)
+        return rc;
+    MDB_envinfo info;
+    if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize > c->map_size)
+        c->map_size = info.me_mapsize; /* a bigger map on disk wins */
+    return 0;
+}
+
+lp_err_t lp_cache_open(const char *path, const lp_cache_opts *o, lp_cache **out, char *err,
+                       size_t errlen)
+{
+    lp_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return LP_E_NOMEM;
+    c->read_only = o && o->read_only;
+    c->map_size = o && o->map_size ? o->map_size : CACHE_DEFAULT_MAP;
+    c->max_map_size = o && o->max_map_size ? o->max_map_size : CACHE_DEFAULT_MAX;
+    pthread_rwlock_init(&c->grow, NULL);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_key_create(&c->key, slot_destroy);
+    int rc = env_setup(c, path);
+    if (!rc)
+        rc = open_tables(c);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot open cache: %s", path, mdb_strerror(rc));
+        lp_cache_close(c);
+        return LP_E_CACHE;
+    }
+    *out = c;
+    return LP_OK;
+}
+
+void lp_cache_close(lp_cache *c)
+{
+    if (!c)
+        return;
+    pthread_key_delete(c->key); /* no destructor runs after this */
+    cache_slot *s = c->slots;
+    while (s) {
+        cache_slot *next = s->next;
+        if (s->txn)
+            mdb_txn_abort(s->txn);
+        free(s->buf);
+        free(s);
+        s = next;
+    }
+    if (c->env)
+        mdb_env_close(c->env);
+    pthread_rwlock_destroy(&c->grow);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* Starts (or renews) the thread's read txn; caller holds c->grow for reading. */
+static int slot_begin(lp_cache *c, cache_slot *s)
+{
+    if (s->txn) {
+        int rc = mdb_txn_renew(s->txn);
+        if (rc == 0)
+            return 0;
+        mdb_txn_abort(s->txn);
+        s->txn = NULL;
+    }
+    return mdb_txn_begin(c->env, NULL, MDB_RDONLY, &s->txn);
+}
+
+static bool slot_keep(cache_slot *s, const MDB_val *v)
+{
+    if (v->mv_size > s->cap) {
+        size_t cap = v->mv_size < 256 ? 256 : v->mv_size * 2;
+        char *b = realloc(s->buf, cap);
+        if (!b)
+            return false;
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf, v->mv_data, v->mv_size);
+    return true;
+}
+
+/* Reads the raw stored value into the slot buffer; MDB_NOTFOUND when absent. */
+static int read_raw(lp_cache *c, int t, lp_str key, cache_slot *s, size_t *len)
+{
+    pthread_rwlock_rdlock(&c->grow);
+    int rc = slot_begin(c, s);
+    if (rc == MDB_MAP_RESIZED) {
+        pthread_rwlock_unlock(&c->grow);
+        resize(c, 0);
+        pthread_rwlock_rdlock(&c->grow);
+        rc = slot_begin(c, s);
+    }
+    if (rc == 0) {
+        MDB_val k = {key.len, (void *)key.ptr}, v;
+        rc = mdb_get(s->txn, c->dbi[t], &k, &v);
+        if (rc == 0 && !slot_keep(s, &v))
+            rc = ENOMEM;
+        if (rc == 0)
+            *len = v.mv_size;
+        mdb_txn_reset(s->txn);
+    }
+    pthread_rwlock_unlock(&c->grow);
+    return rc;
+}
+
+bool lp_cache_decode(const void *raw, size_t len, lp_cache_entry *e)
+{
+    const unsigned char *p = raw;
+    if (len < CACHE_HDR || p[0] != CACHE_VERSION)
+        return false;
+    e->negative = p[1] & CACHE_F_NEGATIVE;
+    e->written_ms = get_i64(p + 2);
+    e->ttl_ms = get_i64(p + 10);
+    e->value = (lp_str){(const char *)p + CACHE_HDR, (uint32_t)(len - CACHE_HDR)};
+    return true;
+}
+
+bool lp_cache_entry_live(const lp_cache_entry *e, int64_t now_ms)
+{
+    return e->ttl_ms <= 0 || now_ms < e->written_ms + e->ttl_ms;
+}
+
+lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms,
+                      lp_str *value, bool *negative)
+{
+    int t = lp_cache_table_index(table);
+    if (t < 0)
+        return LP_E_CACHE;
+    if (!c->have[t] || key.len == 0 || key.len > 511)
+        return LP_E_EOF;
+    cache_slot *s = slot_get(c);
+    if (!s)
+        return LP_E_NOMEM;
+    size_t len = 0;
+    int rc = read_raw(c, t, key, s, &len);
+    if (rc == MDB_NOTFOUND)
+        return LP_E_EOF;
+    if (rc)
+        return rc == ENOMEM ? LP_E_NOMEM : LP_E_CACHE;
+    lp_cache_entry e;
+    if (!lp_cache_decode(s->buf, len, &e) || !lp_cache_entry_live(&e, now_ms))
+        return LP_E_EOF;
+    *negative = e.negative;
+    *value = e.negative ? (lp_str){"", 0} : e.value;
+    return LP_OK;
+}
+
+/* Writes every entry in one txn; returns the LMDB code. */
+static int put_txn(lp_cache *c, int t, const lp_cache_entry *e, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t vlen = CACHE_HDR + (e[i].negative ? 0 : e[i].value.len);
+        MDB_val k = {e[i].key.len, (void *)e[i].key.ptr}, v = {vlen, NULL};
+        rc = mdb_put(txn, c->dbi[t], &k, &v, MDB_RESERVE);
+        if (rc)
+            break;
+        unsigned char *p = v.mv_data;
+        p[0] = CACHE_VERSION;
+        p[1] = e[i].negative ? CACHE_F_NEGATIVE : 0;
+        put_i64(p + 2, e[i].written_ms);
+        put_i64(p + 10, e[i].ttl_ms);
+        if (!e[i].negative && e[i].value.len)
+            memcpy(p + CACHE_HDR, e[i].value.ptr, e[i].value.len);
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+lp_err_t lp_cache_put(lp_cache *c, const char *table, const lp_cache_entry *e, size_t n)
+{
+    int t = lp_cache_table_index(table);
+    if (t < 0 || c->read_only)
+        return LP_E_CACHE;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].key.len == 0 || e[i].key.len > 511)
+            return LP_E_CACHE; /* LMDB's default key limit */
+    for (;;) {
+        pthread_rwlock_rdlock(&c->grow);
+        size_t seen = c->map_size;
+        int rc = put_txn(c, t, e, n);
+        pthread_rwlock_unlock(&c->grow);
+        if (rc == 0)
+            return LP_OK;
+        if (rc == MDB_MAP_RESIZED && resize(c, 0) == 0)
+            continue;
+        if (rc != MDB_MAP_FULL || grow(c, seen) != 0)
+            return LP_E_CACHE;
+    }
+}
+
+/* Runs fn over every entry of table t inside one read txn (under the grow lock). */
+static lp_err_t scan(lp_cache *c, int t, bool (*fn)(void *, const lp_cache_entry *, bool),
+                     void *ud)
+{
+    if (!c->have[t])
+        return LP_OK;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    pthread_rwlock_rdlock(&c->grow);
+    int rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0 && (rc = mdb_cursor_open(txn, c->dbi[t], &cur)) != 0)
+        mdb_txn_abort(txn);
+    if (rc) {
+        pthread_rwlock_unlock(&c->grow);
+        return LP_E_CACHE;
+    }
+    MDB_val k, v;
+    for (int op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == 0; op = MDB_NEXT) {
+        lp_cache_entry e = {.key = {k.mv_data, (uint32_t)k.mv_size}};
+        bool ok = lp_cache_decode(v.mv_data, v.mv_size, &e);
+        if (!fn(ud, &e, ok))
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&c->grow);
+    return rc == 0 || rc == MDB_NOTFOUND ? LP_OK : LP_E_CACHE;
+}
+
+typedef struct stat_ctx {
+    lp_cache_table_stat *st;
+    int64_t now_ms;
+} stat_ctx;
+
+static bool stat_one(void *ud, const lp_cache_entry *e, bool ok)
+{
+    stat_ctx *sc = ud;
+    lp_cache_table_stat *st = sc->st;
+    st->entries++;
+    if (!ok) {
+        st->corrupt++;
+        return true;
+    }
+    if (!lp_cache_entry_live(e, sc->now_ms))
+        st->expired++;
+    else if (e->negative)
+        st->negative++;
+    else
+        st->live++;
+    if (st->oldest_ms == 0 || e->written_ms < st->oldest_ms)
+        st->oldest_ms = e->written_ms;
+    if (e->written_ms > st->newest_ms)
+        st->newest_ms = e->written_ms;
+    return true;
+}
+
+lp_err_t lp_cache_stat(lp_cache *c, const char *table, int64_t now_ms, lp_cache_table_stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    int t = lp_cache_table_index(table);
+    if (t < 0)
+        return LP_E_CACHE;
+    stat_ctx sc = {st, now_ms};
+    return scan(c, t, stat_one, &sc);
+}
+
+typedef struct each_ctx {
+    lp_cache_visit_fn fn;
+    void *ud;
+} each_ctx;
+
+static bool each_one(void *ud, const lp_cache_entry *e, bool ok)
+{
+    each_ctx *ec = ud;
+    return ec->fn(ec->ud, e, ok);
+}
+
+lp_err_t lp_cache_foreach(lp_cache *c, const char *table, lp_cache_visit_fn fn, void *ud)
+{
+    int t = lp_cache_table_index(table);
+    if (t < 0)
+        return LP_E_CACHE;
+    each_ctx ec = {fn, ud};
+    return scan(c, t, each_one, &ec);
+}
+
+/* Deletes expired (and undecodable) entries of table t in one write txn. */
+static int purge_txn(lp_cache *c, int t, int64_t now_ms, size_t *removed)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, c->dbi[t], &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    size_t n = 0;
+    for (int op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == 0; op = MDB_NEXT) {
+        lp_cache_entry e;
+        if (lp_cache_decode(v.mv_data, v.mv_size, &e) && lp_cache_entry_live(&e, now_ms))
+            continue;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    *removed += n;
+    return mdb_txn_commit(txn);
+}
+
+lp_err_t lp_cache_purge(lp_cache *c, const char *table, int64_t now_ms, size_t *removed)
+{
+    int t = lp_cache_table_index(table);
+    *removed = 0;
+    if (t < 0 || c->read_only)
+        return LP_E_CACHE;
+    pthread_rwlock_rdlock(&c->grow);
+    int rc = purge_txn(c, t, now_ms, removed);
+    pthread_rwlock_unlock(&c->grow);
+    return rc == 0 ? LP_OK : LP_E_CACHE;
+}
+
+lp_err_t lp_cache_info(lp_cache *c, size_t *map_size, size_t *used_bytes, size_t *file_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    const char *dir = NULL;
+    pthread_rwlock_rdlock(&c->grow);
+    int rc = mdb_env_info(c->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(c->env, &st);
+    if (!rc)
+        rc = mdb_env_get_path(c->env, &dir);
+    pthread_rwlock_unlock(&c->grow);
+    if (rc)
+        return LP_E_CACHE;
+    *map_size = info.me_mapsize;
+    *used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    *file_bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    return LP_OK;
+}
+
+/* Adds delta to counter key of the meta table inside one write txn. */
+static int meta_add_txn(lp_cache *c, int t, const char *key, int64_t delta, int64_t now_ms)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int64_t cur = 0;
+    lp_cache_entry e;
+    if (mdb_get(txn, c->dbi[t], &k, &v) == 0 && lp_cache_decode(v.mv_data, v.mv_size, &e) &&
+        e.value.len == 8)
+        cur = get_i64((const unsigned char *)e.value.ptr);
+    unsigned char buf[CACHE_HDR + 8] = {CACHE_VERSION, 0};
+    put_i64(buf + 2, now_ms);
+    put_i64(buf + 10, 0);
+    put_i64(buf + CACHE_HDR, cur + delta);
+    v = (MDB_val){sizeof(buf), buf};
+    if ((rc = mdb_put(txn, c->dbi[t], &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+lp_err_t lp_cache_meta_add(lp_cache *c, const char *key, int64_t delta, int64_t now_ms)
+{
+    int t = lp_cache_table_index("meta");
+    if (c->read_only)
+        return LP_E_CACHE;
+    for (;;) {
+        pthread_rwlock_rdlock(&c->grow);
+        size_t seen = c->map_size;
+        int rc = meta_add_txn(c, t, key, delta, now_ms);
+        pthread_rwlock_unlock(&c->grow);
+        if (rc == 0)
+            return LP_OK;
+        if (rc != MDB_MAP_FULL || grow(c, seen) != 0)
+            return LP_E_CACHE;
+    }
+}
+
+int64_t lp_cache_meta_get(lp_cache *c, const char *key)
+{
+    lp_str v;
+    bool neg;
+    if (lp_cache_get(c, "meta", (lp_str){key, (uint32_t)strlen(key)}, 0, &v, &neg) != LP_OK ||
+        v.len != 8)
+        return 0;
+    return get_i64((const unsigned char *)v.ptr);
+}
