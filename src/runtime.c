@@ -48,6 +48,7 @@
 #include "buf.h"
 #include "encode.h"
 #include "kafka_conf.h"
+#include "park.h"
 #include "record.h"
 #include "wire.h"
 
@@ -89,6 +90,8 @@ typedef struct rt_worker {
     rt_part **parts; /* indexed by partition number */
     int32_t nparts;
     rt_part *retired;
+    lp_park_queue parked_q; /* records back from slow I/O */
+    size_t parked;          /* records submitted and not yet back */
     bool joined;      /* has received an assignment (possibly empty) */
     double last_commit;
     /* Written by the worker only, read by the supervisor: relaxed atomics,
@@ -152,6 +155,8 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+static lp_err_t resume_parked(rt_worker *w, int timeout_ms);
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -461,7 +466,10 @@ static bool part_drain(rt_worker *w, rt_part *p)
         if (now_s() > deadline)
             return false;
         rd_kafka_poll(w->consumer, 0);
-        sleep_ms(1);
+        if (resume_parked(w, 1) != LP_OK)
+            return false;
+        if (!w->parked)
+            sleep_ms(1);
     }
 }
 
@@ -520,25 +528,42 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- processing --------------------------------------------------------- */
 
-static void add_source_headers(rd_kafka_headers_t *h, const rd_kafka_message_t *m)
+/* Where an input record came from: what its outputs' key and headers say. */
+typedef struct rt_source {
+    int32_t partition;
+    int64_t offset;
+    const char *key; /* the input message's key, for records without a lead id */
+    size_t key_len;
+    char part_txt[12], off_txt[24]; /* formatted once per record */
+} rt_source;
+
+static void source_init(rt_source *src, int32_t partition, int64_t offset, const void *key,
+                        size_t key_len)
 {
-    char part[16], off[24];
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    rd_kafka_header_add(h, "leadpipe.source.topic", -1, topic, -1);
-    rd_kafka_header_add(h, "leadpipe.source.partition", -1, part, -1);
-    rd_kafka_header_add(h, "leadpipe.source.offset", -1, off, -1);
+    src->partition = partition;
+    src->offset = offset;
+    src->key = key;
+    src->key_len = key_len;
+    snprintf(src->part_txt, sizeof(src->part_txt), "%d", (int)partition);
+    snprintf(src->off_txt, sizeof(src->off_txt), "%lld", (long long)offset);
+}
+
+static rd_kafka_headers_t *source_headers(const rt_runtime *rt, const rt_source *src)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, "leadpipe.source.topic", -1, rt->in_topic, -1);
+    rd_kafka_header_add(h, "leadpipe.source.partition", -1, src->part_txt, -1);
+    rd_kafka_header_add(h, "leadpipe.source.offset", -1, src->off_txt, -1);
+    return h;
 }
 
 /* Produces one output, waiting while the producer queue is full. */
 static lp_err_t produce(rt_worker *w, rd_kafka_topic_t *t, lp_str key, const lp_buf *value,
-                        const rd_kafka_message_t *src, rt_inflight *e)
+                        const rt_source *src, rt_inflight *e)
 {
     atomic_fetch_add_explicit(&e->pending, 1, memory_order_relaxed);
     for (;;) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
-        add_source_headers(h, src);
+        rd_kafka_headers_t *h = source_headers(w->rt, src);
         rd_kafka_resp_err_t err = rd_kafka_producev(
             w->rt->producer, RD_KAFKA_V_RKT(t), RD_KAFKA_V_KEY(key.ptr, key.len),
             RD_KAFKA_V_VALUE(value->data, value->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -557,8 +582,7 @@ static lp_err_t produce(rt_worker *w, rd_kafka_topic_t *t, lp_str key, const lp_
 }
 
 /* Encodes and produces a record's outcome and nurture tasks. */
-static lp_err_t emit(rt_worker *w, const lp_record *r, const rd_kafka_message_t *m,
-                     rt_inflight *e)
+static lp_err_t emit(rt_worker *w, const lp_record *r, const rt_source *m, rt_inflight *e)
 {
     rt_runtime *rt = w->rt;
     lp_str key = lp_lead_str(&r->lead, LP_F_LEAD_ID);
@@ -592,6 +616,60 @@ static int64_t message_time(const rd_kafka_message_t *m, int64_t fallback)
     rd_kafka_timestamp_type_t type;
     int64_t ts = rd_kafka_message_timestamp(m, &type);
     return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? fallback : ts;
+}
+
+/* What a parked record needs to be emitted later: its entry and source. */
+typedef struct rt_park_ctx {
+    rt_inflight *e;
+    rt_source src;
+    char key[]; /* the input key, copied */
+} rt_park_ctx;
+
+/* Detaches a record that waits on slow I/O and hands it to its stage. */
+static lp_err_t park(rt_worker *w, const lp_record *rec, const rt_source *src, rt_inflight *e)
+{
+    rt_park_ctx *ctx = malloc(sizeof(*ctx) + src->key_len);
+    lp_parked *p = ctx ? lp_park_detach(rec, ctx, rec->park_deadline_ms) : NULL;
+    if (!p) {
+        free(ctx);
+        return LP_E_NOMEM;
+    }
+    ctx->e = e;
+    ctx->src = *src;
+    if (src->key_len)
+        memcpy(ctx->key, src->key, src->key_len);
+    ctx->src.key = ctx->key;
+    w->parked++;
+    lp_pipeline_submit(w->rt->o->pl, p, &w->parked_q);
+    return LP_OK;
+}
+
+/* Runs records back from slow I/O through the rest of the chain and emits them. */
+static lp_err_t resume_parked(rt_worker *w, int timeout_ms)
+{
+    if (!w->parked)
+        return LP_OK;
+    lp_parked *list = lp_park_queue_take(&w->parked_q, timeout_ms);
+    lp_err_t rc = LP_OK;
+    while (list) {
+        lp_parked *p = list;
+        list = p->next;
+        rt_park_ctx *ctx = p->owner;
+        w->parked--;
+        if (lp_pipeline_process(w->rt->o->pl, w->pw, &p->rec) == LP_E_PARK) {
+            p->deadline_ms = p->rec.park_deadline_ms; /* a later stage parks it too */
+            w->parked++;
+            lp_pipeline_submit(w->rt->o->pl, p, &w->parked_q);
+            continue;
+        }
+        lp_err_t erc = emit(w, &p->rec, &ctx->src, ctx->e);
+        atomic_fetch_sub_explicit(&ctx->e->pending, 1, memory_order_release);
+        if (rc == LP_OK)
+            rc = erc;
+        free(ctx);
+        lp_parked_free(p);
+    }
+    return rc;
 }
 
 /*
@@ -654,11 +732,15 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
     rt_inflight *e = p ? part_append(p, m->offset) : NULL;
     if (!e)
         return LP_E_NOMEM;
-    if (lp_pipeline_process(w->rt->o->pl, w->pw, &rec) == LP_E_PARK)
-        lp_record_reject(&rec, (lp_stage_id)rec.next_stage, LP_E_INTERNAL,
-                         "record parked, but this stage cannot park yet");
-    lp_err_t rc = emit(w, &rec, m, e);
-    atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
+    rt_source src;
+    source_init(&src, m->partition, m->offset, m->key, m->key_len);
+    lp_err_t rc = LP_OK;
+    if (lp_pipeline_process(w->rt->o->pl, w->pw, &rec) == LP_E_PARK) {
+        rc = park(w, &rec, &src, e); /* the guard stays until it comes back */
+    } else {
+        rc = emit(w, &rec, &src, e);
+        atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
+    }
     STAT_INC(w->consumed);
     double t = now_s();
     STAT_SET(w->last_record, t);
@@ -674,7 +756,7 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
 /* Resumes paused partitions that drained; notes whether the worker is idle. */
 static void worker_housekeeping(rt_worker *w)
 {
-    bool idle = w->joined;
+    bool idle = w->joined && w->parked == 0;
     for (int32_t i = 0; i < w->nparts; i++) {
         rt_part *p = w->parts[i];
         if (!p || !p->active)
@@ -732,6 +814,8 @@ static void *worker_main(void *arg)
                 STAT_SET(w->err, (int)process_message(w, m));
             rd_kafka_message_destroy(m);
         }
+        if (w->parked && STAT_GET(w->err) == LP_OK)
+            STAT_SET(w->err, (int)resume_parked(w, 0));
         double t = now_s();
         if (!m || t - last_house > 0.01) {
             worker_housekeeping(w);
@@ -748,6 +832,7 @@ static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
     w->id = id;
     w->pw = lp_worker_new(rt->o->pl);
     lp_buf_init(&w->buf);
+    lp_park_queue_init(&w->parked_q);
     rd_kafka_conf_t *conf = conf_common(rt, "consumer");
     if (!w->pw || !conf)
         return conf ? LP_E_NOMEM : LP_E_CONFIG;
@@ -799,6 +884,8 @@ static void worker_free(rt_worker *w)
         w->retired = next;
     }
     lp_buf_free(&w->buf);
+    if (!w->parked) /* else a service may still answer into it: keep it */
+        lp_park_queue_destroy(&w->parked_q);
     lp_worker_free(w->pw);
 }
 
