@@ -21,11 +21,9 @@
 
 /* ---- white space ------------------------------------------------------- */
 
-/* Length of the white-space character at the start of p (n bytes), or 0. */
-static size_t ws_len_at(const unsigned char *p, size_t n)
+/* Length of the multi-byte white-space character at p (n bytes), or 0. */
+static size_t ws_len_utf8(const unsigned char *p, size_t n)
 {
-    if (n >= 1 && (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')))
-        return 1;
     if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0))
         return 2; /* NEL, NBSP */
     if (n < 3)
@@ -44,11 +42,36 @@ static size_t ws_len_at(const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Length of the white-space character that ends p (n bytes), or 0. */
-static size_t ws_len_before(const unsigned char *p, size_t n)
+/* True for ASCII white space: space and the controls \t \n \v \f \r. */
+static inline bool ws_is_ascii(unsigned char c)
 {
-    for (size_t k = 1; k <= 3 && k <= n; k++)
-        if (ws_len_at(p + n - k, k) == k)
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * Length of the white-space character at the start of p (n bytes), or 0.
+ * ASCII bytes, nearly every byte of lead data, are decided inline.
+ */
+static inline size_t ws_len_at(const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80)
+        return ws_is_ascii(p[0]);
+    return ws_len_utf8(p, n);
+}
+
+/*
+ * Length of the white-space character that ends p (n bytes), or 0. Every
+ * multi-byte space ends in a continuation byte, so an ASCII last byte is
+ * decided on its own.
+ */
+static inline size_t ws_len_before(const unsigned char *p, size_t n)
+{
+    if (n && p[n - 1] < 0x80)
+        return ws_is_ascii(p[n - 1]);
+    for (size_t k = 2; k <= 3 && k <= n; k++)
+        if (ws_len_utf8(p + n - k, k) == k)
             return k;
     return 0;
 }
@@ -106,14 +129,6 @@ static bool str_has_upper(lp_str s)
     return false;
 }
 
-static bool str_is_ascii(lp_str s)
-{
-    for (uint32_t i = 0; i < s.len; i++)
-        if ((unsigned char)s.ptr[i] >= 0x80)
-            return false;
-    return true;
-}
-
 /* s with ASCII letters folded to lower case; zero-copy when already so. */
 static lp_err_t str_lower(lp_str s, lp_arena *a, lp_str *out)
 {
@@ -161,44 +176,56 @@ static lp_err_t host_idn_to_ascii(lp_str host, lp_arena *a, lp_str *out)
     return LP_OK;
 }
 
-/* A DNS label: 1..63 letters, digits or hyphens, no hyphen at either end. */
-static bool label_is_valid(const char *p, size_t n)
+/* True when p[start..end) can be a DNS label: 1..63 bytes, no hyphen at either end. */
+static inline bool label_ends_ok(const char *p, size_t start, size_t end)
 {
-    if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!ascii_is_alnum(p[i]) && p[i] != '-')
-            return false;
-    return true;
+    return end > start && end - start <= 63 && p[start] != '-' && p[end - 1] != '-';
 }
 
-/* An ASCII host name of two or more labels whose TLD is not all digits. */
+/*
+ * An ASCII host name of two or more labels of letters, digits and hyphens
+ * whose TLD is not all digits. One pass: label ends are checked at each dot.
+ */
 static bool host_is_valid(lp_str h)
 {
-    size_t labels = 0, start = 0, last = 0;
+    size_t labels = 1, start = 0;
+    bool tld_ok = false; /* the current label holds a byte that is not a digit */
     if (h.len == 0 || h.len > 253)
         return false;
-    for (size_t i = 0; i <= h.len; i++) {
-        if (i < h.len && h.ptr[i] != '.')
-            continue;
-        if (!label_is_valid(h.ptr + start, i - start))
-            return false;
-        labels++;
-        last = start;
-        start = i + 1;
+    for (size_t i = 0; i < h.len; i++) {
+        char c = h.ptr[i];
+        if (c == '.') {
+            if (!label_ends_ok(h.ptr, start, i))
+                return false;
+            labels++;
+            start = i + 1;
+            tld_ok = false;
+        } else if (!ascii_is_digit(c)) {
+            if (!ascii_is_alpha(c) && c != '-')
+                return false;
+            tld_ok = true;
+        }
     }
-    if (labels < 2)
-        return false;
-    for (size_t i = last; i < h.len; i++)
-        if (!ascii_is_digit(h.ptr[i]))
-            return true;
-    return false;
+    return label_ends_ok(h.ptr, start, h.len) && labels >= 2 && tld_ok;
 }
 
 /* Lower-case ASCII form of a host, checked. LP_E_DOMAIN_INVALID if bad. */
 static lp_err_t host_canon(lp_str host, lp_arena *a, lp_str *out)
 {
-    lp_err_t err = str_is_ascii(host) ? str_lower(host, a, out) : host_idn_to_ascii(host, a, out);
+    unsigned high = 0;
+    bool upper = false;
+    for (uint32_t i = 0; i < host.len; i++) {
+        unsigned char c = (unsigned char)host.ptr[i];
+        high |= c;
+        upper |= (unsigned)(c - 'A') < 26u;
+    }
+    lp_err_t err = LP_OK;
+    if (high & 0x80)
+        err = host_idn_to_ascii(host, a, out);
+    else if (upper)
+        err = str_lower(host, a, out);
+    else
+        *out = host; /* already canonical: zero-copy */
     if (err != LP_OK)
         return err;
     return host_is_valid(*out) ? LP_OK : LP_E_DOMAIN_INVALID;
@@ -387,8 +414,10 @@ static lp_err_t web_canon(lp_str in, lp_arena *a, lp_str *out)
     lp_err_t err = host_canon(host, a, &canon);
     if (err != LP_OK)
         return err;
+    /* canon is valid, so what follows "www." is valid too once it still
+     * holds two labels (the same TLD, a subset of the labels). */
     if (canon.len > 4 && memcmp(canon.ptr, "www.", 4) == 0 &&
-        host_is_valid((lp_str){canon.ptr + 4, canon.len - 4})) {
+        memchr(canon.ptr + 4, '.', canon.len - 4)) {
         canon.ptr += 4;
         canon.len -= 4;
     }
