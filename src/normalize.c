@@ -405,10 +405,31 @@ static bool web_host(lp_str s, lp_str *host)
     return web_authority_host((lp_str){s.ptr + start, (uint32_t)(end - start)}, host);
 }
 
+/*
+ * True when s is already what web_canon() would make of it: a valid host of
+ * lower-case letters, digits, '-' and '.', not starting with "www.". Most
+ * company_domain values are, and then need no scan for scheme, port or path.
+ */
+static bool host_is_canonical(lp_str s)
+{
+    for (uint32_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || ascii_is_digit(c) || c == '-' || c == '.'))
+            return false;
+    }
+    if (s.len >= 4 && memcmp(s.ptr, "www.", 4) == 0)
+        return false;
+    return host_is_valid(s);
+}
+
 /* The canonical host of a web address, without "www."; DOMAIN_INVALID if bad. */
 static lp_err_t web_canon(lp_str in, lp_arena *a, lp_str *out)
 {
     lp_str host, canon;
+    if (host_is_canonical(in)) {
+        *out = in;
+        return LP_OK;
+    }
     if (!web_host(lp_normalize_trim(in), &host))
         return LP_E_DOMAIN_INVALID;
     lp_err_t err = host_canon(host, a, &canon);
