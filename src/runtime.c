@@ -319,8 +319,8 @@ static lp_err_t producer_start(rt_runtime *rt)
               conf_set(conf, "linger.ms", "5") &&
               conf_set(conf, "batch.num.messages", "10000") &&
               conf_set(conf, "compression.type", "lz4") &&
-              conf_set(conf, "queue.buffering.max.messages", "200000") &&
-              conf_set(conf, "queue.buffering.max.kbytes", "262144") &&
+              conf_set(conf, "queue.buffering.max.messages", "100000") &&
+              conf_set(conf, "queue.buffering.max.kbytes", "65536") &&
               conf_set_all(conf, rt->kc->producer, rt->kc->nproducer) &&
               conf_set_x(conf, rt->o, "producer");
     if (!ok) {
@@ -438,18 +438,24 @@ static void worker_commit(rt_worker *w, bool sync)
         if (!p || !p->active)
             continue;
         part_retire(p);
-        if (p->watermark > p->committed)
+        /* async commits are assumed to succeed; a sync commit (revoke, exit)
+         * sends every watermark, in case one of them did not */
+        if (p->watermark > p->committed || (sync && p->watermark >= 0))
             rd_kafka_topic_partition_list_add(list, w->rt->in_topic, p->partition)->offset =
                 p->watermark;
     }
     if (list->cnt) {
         rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, list, sync ? 0 : 1);
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            fprintf(stderr, "leadpipe run: worker %d: commit failed: %s\n", w->id,
-                    rd_kafka_err2str(err));
-        else
+        /* a commit refused during a rebalance is not worth a warning: the
+         * watermark stays, and the next interval or the revoke commits it */
+        bool refused = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+        if (!err)
             for (int i = 0; i < list->cnt; i++)
                 w->parts[list->elems[i].partition]->committed = list->elems[i].offset;
+        else if (!refused && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            fprintf(stderr, "leadpipe run: worker %d: commit failed: %s\n", w->id,
+                    rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(list);
     w->last_commit = now_s();
