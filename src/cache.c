@@ -330,6 +330,26 @@ lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms
     return LP_OK;
 }
 
+lp_err_t lp_cache_peek(lp_cache *c, const char *table, lp_str key, lp_cache_entry *e)
+{
+    int t = lp_cache_table_index(table);
+    if (t < 0)
+        return LP_E_CACHE;
+    if (!c->have[t] || key.len == 0 || key.len > 511)
+        return LP_E_EOF;
+    cache_slot *s = slot_get(c);
+    if (!s)
+        return LP_E_NOMEM;
+    size_t len = 0;
+    int rc = read_raw(c, t, key, s, &len);
+    if (rc)
+        return rc == MDB_NOTFOUND ? LP_E_EOF : LP_E_CACHE;
+    if (!lp_cache_decode(s->buf, len, e))
+        return LP_E_CACHE;
+    e->key = key;
+    return LP_OK;
+}
+
 /* Writes every entry in one txn; returns the LMDB code. */
 static int put_txn(lp_cache *c, int t, const lp_cache_entry *e, size_t n)
 {

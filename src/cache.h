@@ -92,6 +92,12 @@ typedef struct lp_cache_table_stat {
     int64_t oldest_ms, newest_ms; /* write times; 0 when empty */
 } lp_cache_table_stat;
 
+/*
+ * Reads key's entry whether or not it has expired (for `cache get`). The
+ * entry is valid until the same thread's next call into the cache.
+ */
+lp_err_t lp_cache_peek(lp_cache *c, const char *table, lp_str key, lp_cache_entry *e);
+
 /* Counts the entries of table at now_ms. @locality any thread */
 lp_err_t lp_cache_stat(lp_cache *c, const char *table, int64_t now_ms, lp_cache_table_stat *st);
 

@@ -15,5 +15,6 @@ int lp_cmd_run(int argc, char **argv);
 int lp_cmd_broker(int argc, char **argv);
 int lp_cmd_import(int argc, char **argv);
 int lp_cmd_bench(int argc, char **argv);
+int lp_cmd_cache(int argc, char **argv);
 
 #endif

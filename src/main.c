@@ -20,6 +20,7 @@ static const struct lp_command lp_commands[] = {
     {"gen", lp_cmd_gen, "generate realistic synthetic leads (CSV or JSONL)"},
     {"import", lp_cmd_import, "load CSV, JSONL or Avro files into a Kafka topic"},
     {"broker", lp_cmd_broker, "serve the embedded development Kafka broker on loopback"},
+    {"cache", lp_cmd_cache, "load, inspect and purge the LMDB enrichment cache"},
 };
 
 #define LP_NCOMMANDS (sizeof(lp_commands) / sizeof(lp_commands[0]))

@@ -117,7 +117,16 @@ typedef struct lp_record {
     int64_t park_deadline_ms; /* when the service must answer, at the latest */
     void *park_result;        /* the service's answer, in the parked record's arena */
     lp_err_t park_status;     /* LP_OK, or why there is no answer (the lead goes on degraded) */
+
+    /* provenance: where each field's value came from (enrich sets it; 0 = input) */
+    uint8_t field_src[LP_F_COUNT]; /* LP_SRC_INPUT, LP_SRC_CACHE, or LP_SRC_PROVIDER + index */
+    const char *const *src_names;  /* provider names by index; pipeline-owned, NULL if none */
 } lp_record;
+
+/* Values of lp_record.field_src. */
+#define LP_SRC_INPUT 0
+#define LP_SRC_CACHE 1
+#define LP_SRC_PROVIDER 2 /* + the provider's index in src_names */
 
 /* Resets a record for reuse; keeps nothing. */
 void lp_record_init(lp_record *r);
