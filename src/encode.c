@@ -39,10 +39,22 @@ static lp_err_t w_done(lp_w *w)
     return LP_E_NOMEM;
 }
 
-static void w_put(lp_w *w, const void *p, size_t n)
+/* Makes room for n more bytes; false once the writer has failed. */
+static inline int w_room(lp_w *w, size_t n)
 {
-    if (n && !w->failed && lp_buf_append(w->b, p, n))
+    if (w->failed)
+        return 0;
+    if (lp_buf_reserve(w->b, n))
         w->failed = 1;
+    return !w->failed;
+}
+
+static inline void w_put(lp_w *w, const void *p, size_t n)
+{
+    if (n && w_room(w, n)) {
+        memcpy(w->b->data + w->b->len, p, n);
+        w->b->len += n;
+    }
 }
 
 static void w_lit(lp_w *w, const char *s)
@@ -182,16 +194,22 @@ static int fmt_double(double x, char *buf, size_t len)
 
 /* ---- Avro primitives ------------------------------------------------------ */
 
-static void av_long(lp_w *w, int64_t v)
+/* The Avro writers reserve once per value and write in place. */
+static inline void av_long(lp_w *w, int64_t v)
 {
-    uint8_t tmp[LP_CODEC_VARINT_MAX];
-    w_put(w, tmp, lp_codec_put_long(tmp, v));
+    if (w_room(w, LP_CODEC_VARINT_MAX))
+        w->b->len += lp_codec_put_long((uint8_t *)w->b->data + w->b->len, v);
 }
 
-static void av_bytes(lp_w *w, const char *s, size_t n)
+static inline void av_bytes(lp_w *w, const char *s, size_t n)
 {
-    av_long(w, (int64_t)n);
-    w_put(w, s, n);
+    if (!w_room(w, LP_CODEC_VARINT_MAX + n))
+        return;
+    char *p = w->b->data + w->b->len;
+    p += lp_codec_put_long((uint8_t *)p, (int64_t)n);
+    if (n)
+        memcpy(p, s, n);
+    w->b->len = (size_t)(p + n - w->b->data);
 }
 
 static void av_cstr(lp_w *w, const char *s)
@@ -594,10 +612,18 @@ static void av_personal(lp_w *w, const lp_lead *l)
     av_long(w, 0);
 }
 
-/* The decimal form of a task's step, for its idempotency key. */
+/* The decimal form of a task's step, for its idempotency key (len >= 6). */
 static int step_str(const lp_task *t, char *buf, size_t len)
 {
-    return snprintf(buf, len, "%u", (unsigned)t->step);
+    char tmp[8];
+    int n = 0;
+    unsigned v = t->step;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0 && (size_t)n < len);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
 }
 
 static void av_task_key(lp_w *w, lp_str lid, const lp_task *t)
