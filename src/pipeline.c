@@ -27,6 +27,7 @@
 static const lp_stage_def *const lp_chain[LP_STAGE_COUNT] = {
     [LP_STAGE_VALIDATE] = &lp_stage_validate,
     [LP_STAGE_DEDUPE] = &lp_stage_dedupe,
+    [LP_STAGE_ENRICH] = &lp_stage_enrich,
     [LP_STAGE_SCORE] = &lp_stage_score,
     [LP_STAGE_QUALIFY] = &lp_stage_qualify,
     [LP_STAGE_ROUTE] = &lp_stage_route,

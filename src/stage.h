@@ -75,6 +75,7 @@ const char *lp_stage_rule_name(lp_stage_ctx *ctx, struct fy_node *rule);
 
 extern const lp_stage_def lp_stage_validate;
 extern const lp_stage_def lp_stage_dedupe;
+extern const lp_stage_def lp_stage_enrich;
 extern const lp_stage_def lp_stage_score;
 extern const lp_stage_def lp_stage_qualify;
 extern const lp_stage_def lp_stage_route;
