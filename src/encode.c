@@ -477,6 +477,7 @@ lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf
     av_opt_cstr(&w, r->qualify_rule);
     av_long(&w, aux_index(r->enrich_status));
     av_long(&w, aux_index(r->llm_status));
+    av_opt_cstr(&w, r->llm_note);
     av_cstr(&w, ri->pipeline_name);
     av_cstr(&w, ri->pipeline_version);
     av_long(&w, r->processed_at_ms);
@@ -551,6 +552,8 @@ static void js_routed_outcome(lp_w *w, const lp_record *r, const lp_run_info *ri
     js_cstr(w, lp_aux_status_name(r->enrich_status));
     w_lit(w, ",\"llm\":");
     js_cstr(w, lp_aux_status_name(r->llm_status));
+    w_lit(w, ",\"llm_note\":");
+    js_opt_cstr(w, r->llm_note);
     w_lit(w, ",\"pipeline\":{\"name\":");
     js_cstr(w, ri->pipeline_name);
     w_lit(w, ",\"version\":");
@@ -588,17 +591,19 @@ static const lp_field_id personal_fields[] = {LP_F_FIRST_NAME, LP_F_LAST_NAME, L
                                               LP_F_TITLE};
 #define LP_NPERSONAL (sizeof(personal_fields) / sizeof(personal_fields[0]))
 
-static uint32_t personal_count(const lp_lead *l)
+static uint32_t personal_count(const lp_record *r)
 {
-    uint32_t n = 0;
+    uint32_t n = r->llm_first_line.ptr != NULL;
     for (size_t i = 0; i < LP_NPERSONAL; i++)
-        n += lp_lead_has(l, personal_fields[i]);
+        n += lp_lead_has(&r->lead, personal_fields[i]);
     return n;
 }
 
-static void av_personal(lp_w *w, const lp_lead *l)
+/* The map of lead fields, and the LLM's "first_line" when there is one. */
+static void av_personal(lp_w *w, const lp_record *r)
 {
-    uint32_t n = personal_count(l);
+    const lp_lead *l = &r->lead;
+    uint32_t n = personal_count(r);
     if (n) {
         av_long(w, n);
         for (size_t i = 0; i < LP_NPERSONAL; i++) {
@@ -607,6 +612,10 @@ static void av_personal(lp_w *w, const lp_lead *l)
                 continue;
             av_cstr(w, lp_fields[f].name);
             av_bytes(w, l->v[f].s, l->v[f].len);
+        }
+        if (r->llm_first_line.ptr) {
+            av_cstr(w, "first_line");
+            av_bytes(w, r->llm_first_line.ptr, r->llm_first_line.len);
         }
     }
     av_long(w, 0);
@@ -651,14 +660,15 @@ lp_err_t lp_encode_task_avro(const lp_record *r, const lp_task *t, const lp_run_
     av_cstr(&w, t->template_id);
     av_long(&w, t->send_at_ms);
     av_opt_cstr(&w, r->owner);
-    av_personal(&w, &r->lead);
+    av_personal(&w, r);
     av_task_key(&w, lid, t);
     av_cstr(&w, ri->pipeline_version);
     return w_done(&w);
 }
 
-static void js_personal(lp_w *w, const lp_lead *l)
+static void js_personal(lp_w *w, const lp_record *r)
 {
+    const lp_lead *l = &r->lead;
     const char *sep = "{\"";
     for (size_t i = 0; i < LP_NPERSONAL; i++) {
         lp_field_id f = personal_fields[i];
@@ -668,6 +678,12 @@ static void js_personal(lp_w *w, const lp_lead *l)
         w_lit(w, lp_fields[f].name);
         w_lit(w, "\":");
         js_str(w, l->v[f].s, l->v[f].len);
+        sep = ",\"";
+    }
+    if (r->llm_first_line.ptr) {
+        w_lit(w, sep);
+        w_lit(w, "first_line\":");
+        js_str(w, r->llm_first_line.ptr, r->llm_first_line.len);
         sep = ",\"";
     }
     w_lit(w, sep[0] == '{' ? "{}" : "}");
@@ -710,7 +726,7 @@ lp_err_t lp_encode_task_json(const lp_record *r, const lp_task *t, const lp_run_
     w_lit(&w, ",\"owner\":");
     js_opt_cstr(&w, r->owner);
     w_lit(&w, ",\"personalization\":");
-    js_personal(&w, &r->lead);
+    js_personal(&w, r);
     w_lit(&w, ",\"idempotency_key\":");
     js_task_key(&w, lid, t);
     w_lit(&w, ",\"pipeline_version\":");

@@ -121,6 +121,10 @@ typedef struct lp_record {
     /* provenance: where each field's value came from (enrich sets it; 0 = input) */
     uint8_t field_src[LP_F_COUNT]; /* LP_SRC_INPUT, LP_SRC_CACHE, or LP_SRC_PROVIDER + index */
     const char *const *src_names;  /* provider names by index; pipeline-owned, NULL if none */
+
+    /* the LLM stage's answer (stage_llm.c) */
+    const char *llm_note;  /* why the LLM was skipped or failed; static text, NULL if neither */
+    lp_str llm_first_line; /* nurture email's first line (parked arena); ptr NULL when none */
 } lp_record;
 
 /* Values of lp_record.field_src. */

@@ -176,6 +176,7 @@ def check_routed(routed):
     expect("routed.route_rule", r["route_rule"], "emea_big")
     expect("routed.enrichment", r["enrichment"], "cached")
     expect("routed.llm", r["llm"], "skipped")
+    expect("routed.llm_note", r["llm_note"], None)
     expect("routed.pipeline", r["pipeline"], {"name": "default", "version": "sha256:abc"})
     expect("routed.processed_at", r["processed_at"],
            datetime.datetime(2026, 1, 2, 3, 4, 6, 123000, tzinfo=UTC))

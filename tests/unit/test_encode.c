@@ -40,7 +40,7 @@ static const char routed_json[] =
     "\"gray_zone\":false,\"disposition\":\"sales\",\"duplicate_of\":null,"
     "\"owner\":{\"kind\":\"team\",\"name\":\"emea-enterprise\"},"
     "\"route_rule\":\"emea_big\",\"qualify_rule\":null,\"enrichment\":\"cached\","
-    "\"llm\":\"skipped\","
+    "\"llm\":\"skipped\",\"llm_note\":null,"
     "\"pipeline\":{\"name\":\"default\",\"version\":\"sha256:abc\"},"
     "\"processed_at\":\"2026-01-02T03:04:06.123Z\"}";
 
@@ -104,6 +104,7 @@ static void routed_json_without_owner_or_scores(void **state)
     r.disposition = LP_DISP_DUPLICATE;
     r.duplicate_of = (lp_str){"L-1", 3};
     r.llm_status = LP_AUX_DEGRADED;
+    r.llm_note = "daily budget exhausted";
     assert_int_equal(lp_encode_routed_json(&r, &ri, &b), LP_OK);
     assert_buf_equal(
         &b,
@@ -112,6 +113,7 @@ static void routed_json_without_owner_or_scores(void **state)
         "\"reasons\":[],\"qualification\":\"none\",\"gray_zone\":false,"
         "\"disposition\":\"duplicate\",\"duplicate_of\":\"L-1\",\"owner\":null,"
         "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
+        "\"llm_note\":\"daily budget exhausted\","
         "\"pipeline\":{\"name\":\"p\",\"version\":\"v1\"},"
         "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
     lp_buf_free(&b);
@@ -326,6 +328,35 @@ static void avro_outcomes_match_their_schemas(void **state)
     lp_buf_free(&b);
 }
 
+/* The LLM's first line joins the task's personalization map, in JSON and Avro. */
+static void task_carries_the_llm_first_line(void **state)
+{
+    (void)state;
+    lp_record r;
+    lp_run_info ri = FX_RUN;
+    lp_buf b;
+    lp_buf_init(&b);
+    fx_routed(&r);
+    r.disposition = LP_DISP_NURTURE;
+    r.llm_status = LP_AUX_USED;
+    r.llm_first_line = LP_STR_LIT("Zo\xc3\xab, \"scaling\" Ops?");
+    assert_int_equal(lp_encode_task_json(&r, &r.tasks[0], &ri, &b), LP_OK);
+    assert_non_null(strstr(b.data, "\"title\":\"VP \\\"Growth\\\" \\\\ Ops\\u000a\","
+                                   "\"first_line\":\"Zo\xc3\xab, \\\"scaling\\\" Ops?\"},"));
+    lp_buf_reset(&b);
+    assert_int_equal(lp_encode_task_avro(&r, &r.tasks[0], &ri, &b), LP_OK);
+    assert_avro_canonical("nurture_task.avsc", &b);
+    assert_non_null(memmem(b.data, b.len, "first_line", 10));
+    /* a routed record with a note reads back through the schema too */
+    lp_buf_reset(&b);
+    r.llm_status = LP_AUX_DEGRADED;
+    r.llm_note = "every provider is failing or cooling down";
+    assert_int_equal(lp_encode_routed_avro(&r, &ri, &b), LP_OK);
+    assert_avro_canonical("routed_lead.avsc", &b);
+    assert_non_null(memmem(b.data, b.len, r.llm_note, strlen(r.llm_note)));
+    lp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +370,7 @@ int main(void)
         cmocka_unit_test(doubles_use_the_shortest_exact_form),
         cmocka_unit_test(invalid_outcomes_are_refused_and_leave_the_buffer),
         cmocka_unit_test(avro_outcomes_match_their_schemas),
+        cmocka_unit_test(task_carries_the_llm_first_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
