@@ -59,6 +59,31 @@ static bool regex_match(const lp_expr_node *n, const char *s, size_t len, lp_exp
     return rc >= 0;
 }
 
+/*
+ * The set hash of a value, computed once per lead: the memo is keyed by the
+ * value's address and length, which identify its bytes for the lead that the
+ * last lp_expr_scratch_reset() started.
+ */
+static uint64_t memo_hash(lp_expr_scratch *sc, const char *s, size_t len)
+{
+    uintptr_t k = (uintptr_t)s;
+    lp_expr_memo *m = &sc->memo[((k >> 3) ^ (k >> 9) ^ len) & (LP_EXPR_MEMO - 1)];
+    if (m->gen != sc->gen || m->ptr != s || m->len != len) {
+        m->hash = lp_strset_hash(s, len);
+        m->gen = sc->gen;
+        m->ptr = s;
+        m->len = (uint32_t)len;
+    }
+    return m->hash;
+}
+
+static bool set_has(const lp_strset *set, const char *s, size_t len, lp_expr_scratch *sc)
+{
+    if (!sc || !sc->gen)
+        return lp_strset_has(set, s, len);
+    return lp_strset_has_hashed(set, memo_hash(sc, s, len), s, len);
+}
+
 /* One string test of a string leaf against one value. */
 static bool text_test(const lp_expr_node *n, const char *s, size_t len, lp_expr_scratch *sc)
 {
@@ -66,7 +91,7 @@ static bool text_test(const lp_expr_node *n, const char *s, size_t len, lp_expr_
     case OP_STR_EQ:
         return len == n->len && fold_equal(s, (n->flags & NF_INLINE) ? n->u.small : n->u.lit, len);
     case OP_STR_IN:
-        return lp_strset_has(n->u.set, s, len);
+        return set_has(n->u.set, s, len, sc);
     case OP_STR_CONTAINS:
         return needle_in(n->u.needle, s, len);
     default:
@@ -252,6 +277,15 @@ lp_expr_scratch *lp_expr_scratch_new(void)
 fail:
     lp_expr_scratch_free(s);
     return NULL;
+}
+
+/*
+ * Starts a new lead: entries of older generations no longer match, so
+ * nothing is cleared. The first reset also turns the memo on.
+ */
+void lp_expr_scratch_reset(lp_expr_scratch *s)
+{
+    s->gen++;
 }
 
 /* Frees a scratch created by lp_expr_scratch_new. NULL is ok. */

@@ -55,7 +55,7 @@
 
 typedef struct lp_expr lp_expr;
 
-/* Per-thread scratch space for evaluation (regex match data). */
+/* Per-thread scratch space for evaluation (regex match data, per-lead memo). */
 typedef struct lp_expr_scratch lp_expr_scratch;
 
 /* Resolves $NAME set references while compiling. */
@@ -88,5 +88,16 @@ uint64_t lp_expr_fields(const lp_expr *e);
 
 lp_expr_scratch *lp_expr_scratch_new(void);
 void lp_expr_scratch_free(lp_expr_scratch *s);
+
+/*
+ * Starts the evaluation of one lead with scratch s: forgets what s remembers
+ * of the previous lead. Once s has been reset, evaluation remembers the set
+ * hash of each string value it tests ("in" against several sets on the same
+ * field hashes the value once), so a caller that resets must reset again
+ * before each new lead, or after changing a string in place. A scratch that
+ * is never reset remembers nothing. Constant time; call it once per lead per
+ * stage.
+ */
+void lp_expr_scratch_reset(lp_expr_scratch *s);
 
 #endif

@@ -102,10 +102,22 @@ struct lp_expr {
     lp_expr_node nodes[];
 };
 
+#define LP_EXPR_MEMO 64 /* direct-mapped entries of the per-lead hash memo */
+
+/* A string value's set hash (lp_strset_hash), remembered for one lead. */
+typedef struct lp_expr_memo {
+    const char *ptr;
+    uint64_t gen; /* the scratch generation it belongs to */
+    uint64_t hash;
+    uint32_t len;
+} lp_expr_memo;
+
 struct lp_expr_scratch {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
+    uint64_t gen; /* bumped per lead by lp_expr_scratch_reset; 0: no memo */
+    lp_expr_memo memo[LP_EXPR_MEMO];
 };
 
 /* ASCII lower case, branch-free; bytes >= 0x80 are left alone. */

@@ -224,6 +224,7 @@ static const char *assign_owner(route_state *st, const route_rule *rule, const l
 static lp_step route_run(const void *state, lp_worker *w, lp_record *r)
 {
     route_state *st = (route_state *)state; /* only the capacity counters change */
+    lp_expr_scratch_reset(w->scratch);      /* a new lead for the set-hash memo */
     for (size_t i = 0; i < st->nrules; i++) {
         const route_rule *rule = &st->rules[i];
         if (!lp_expr_eval(rule->when, &r->lead, w->scratch))

@@ -288,6 +288,7 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
     const score_state *st = state;
     lp_lead *l = &r->lead;
     double decay = activity_decay(st, l);
+    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
     lp_reason fired[SCORE_MAX_RULES];
     int64_t group_sum[SCORE_MAX_GROUPS] = {0};
     int64_t dim_sum[2] = {0, 0};

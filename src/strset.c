@@ -11,6 +11,8 @@
  * and the member length, so a probe compares bytes only on a true candidate.
  *
  * Lookups fold the query into a 256-byte stack buffer and hash it once.
+ * Callers that test one value against many sets hash it once with
+ * lp_strset_hash() and probe each set with lp_strset_has_hashed().
  * Queries longer than the longest member are rejected before hashing; longer
  * queries that could still match (sets of long members) are folded and hashed
  * in 256-byte chunks through an XXH3 streaming state on the stack, which
@@ -52,10 +54,48 @@ static inline unsigned char fold(unsigned char c)
     return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5));
 }
 
+/*
+ * Eight bytes folded at once: a byte gets 0x20 added when it lies in 'A'..'Z'
+ * (bytes >= 0x80 are left alone, as by fold()).
+ */
+static inline uint64_t fold8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t low7 = w & ~high;
+    uint64_t ge_a = low7 + (0x80 - 'A') * ones; /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + (0x80 - 'Z' - 1) * ones; /* high bit: byte > 'Z' */
+    return w | (((ge_a ^ gt_z) & ~w & high) >> 2);
+}
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
 static void fold_into(char *dst, const char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = fold8(load8(src + i));
+        memcpy(dst + i, &w, 8);
+    }
+    for (; i < n; i++)
         dst[i] = (char)fold((unsigned char)src[i]);
+}
+
+/* True when the folded member m equals str (len bytes) ignoring ASCII case. */
+static bool member_equals(const char *m, const char *str, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        if (load8(m + i) != fold8(load8(str + i)))
+            return false;
+    for (; i < len; i++)
+        if ((unsigned char)m[i] != fold((unsigned char)str[i]))
+            return false;
+    return true;
 }
 
 /* Hashes the folded form of str without a buffer as large as str. */
@@ -72,15 +112,6 @@ static uint64_t hash_folded_stream(const char *str, size_t len)
         done += n;
     }
     return XXH3_64bits_digest(&st);
-}
-
-/* True when the folded member m equals str (len bytes) ignoring ASCII case. */
-static bool member_equals(const char *m, const char *str, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)m[i] != fold((unsigned char)str[i]))
-            return false;
-    return true;
 }
 
 /*
@@ -209,6 +240,29 @@ bool lp_strset_has(const lp_strset *s, const char *str, size_t len)
     if (len)
         fold_into(buf, str, len);
     return probe(s, XXH3_64bits(buf, len), buf, len, true)->off != SLOT_EMPTY;
+}
+
+/* XXH3 of the folded bytes of str: the hash every set stores and probes. */
+uint64_t lp_strset_hash(const char *str, size_t len)
+{
+    if (len > FOLD_BUF)
+        return hash_folded_stream(str, len);
+    char buf[FOLD_BUF];
+    if (len)
+        fold_into(buf, str, len);
+    return XXH3_64bits(buf, len);
+}
+
+/*
+ * True when str (len bytes), whose lp_strset_hash() is hash, is a member of
+ * s. For callers that test one value against many sets. Thread-safe as
+ * lp_strset_has.
+ */
+bool lp_strset_has_hashed(const lp_strset *s, uint64_t hash, const char *str, size_t len)
+{
+    if (s->count == 0 || len > s->max_len)
+        return false;
+    return probe(s, hash, str, len, false)->off != SLOT_EMPTY;
 }
 
 /* The number of distinct members (case-insensitively distinct). */

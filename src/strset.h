@@ -27,6 +27,19 @@ int lp_strset_add(lp_strset *s, const char *str, size_t len);
 /* True when str (len bytes) is a member, ignoring ASCII case. */
 bool lp_strset_has(const lp_strset *s, const char *str, size_t len);
 
+/*
+ * The hash lp_strset_has() computes for str (len bytes): XXH3_64bits of its
+ * bytes folded to ASCII lower case. The same for every set, so a caller that
+ * tests one value against many sets can hash it once.
+ */
+uint64_t lp_strset_hash(const char *str, size_t len);
+
+/*
+ * lp_strset_has() with hash = lp_strset_hash(str, len) computed by the
+ * caller. Same result; no hashing, usually one compare.
+ */
+bool lp_strset_has_hashed(const lp_strset *s, uint64_t hash, const char *str, size_t len);
+
 size_t lp_strset_count(const lp_strset *s);
 
 #endif
