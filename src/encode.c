@@ -454,6 +454,58 @@ static void av_owner(lp_w *w, const lp_record *r, int kind)
     }
 }
 
+/* ---- provenance ------------------------------------------------------------ */
+
+/* The label of field f's source ("cache", "provider:NAME"), or NULL for input. */
+static const char *src_label(const lp_record *r, int f, char *buf, size_t len)
+{
+    uint8_t src = r->field_src[f];
+    if (src == LP_SRC_INPUT || !lp_lead_has(&r->lead, (lp_field_id)f))
+        return NULL;
+    if (src == LP_SRC_CACHE)
+        return "cache";
+    const char *name = r->src_names ? r->src_names[src - LP_SRC_PROVIDER] : "?";
+    snprintf(buf, len, "provider:%s", name);
+    return buf;
+}
+
+/* Avro map<string>: one block of the enriched fields, then the end marker. */
+static void av_provenance(lp_w *w, const lp_record *r)
+{
+    char buf[160];
+    int64_t n = 0;
+    for (int f = 0; f < LP_F_COUNT; f++)
+        n += src_label(r, f, buf, sizeof(buf)) != NULL;
+    if (n)
+        av_long(w, n);
+    for (int f = 0; n && f < LP_F_COUNT; f++) {
+        const char *label = src_label(r, f, buf, sizeof(buf));
+        if (label) {
+            av_cstr(w, lp_fields[f].name);
+            av_cstr(w, label);
+        }
+    }
+    av_long(w, 0);
+}
+
+/* {"industry":"cache","title":"provider:apollo"}: only the enriched fields. */
+static void js_provenance(lp_w *w, const lp_record *r)
+{
+    char buf[160];
+    const char *sep = "{";
+    for (int f = 0; f < LP_F_COUNT; f++) {
+        const char *label = src_label(r, f, buf, sizeof(buf));
+        if (!label)
+            continue;
+        w_lit(w, sep);
+        js_cstr(w, lp_fields[f].name);
+        w_lit(w, ":");
+        js_cstr(w, label);
+        sep = ",";
+    }
+    w_lit(w, *sep == '{' ? "{}" : "}");
+}
+
 lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf *out)
 {
     int kind;
@@ -476,6 +528,7 @@ lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf
     av_opt_cstr(&w, r->route_rule);
     av_opt_cstr(&w, r->qualify_rule);
     av_long(&w, aux_index(r->enrich_status));
+    av_provenance(&w, r);
     av_long(&w, aux_index(r->llm_status));
     av_opt_cstr(&w, r->llm_note);
     av_cstr(&w, ri->pipeline_name);
@@ -550,6 +603,8 @@ static void js_routed_outcome(lp_w *w, const lp_record *r, const lp_run_info *ri
     js_opt_cstr(w, r->qualify_rule);
     w_lit(w, ",\"enrichment\":");
     js_cstr(w, lp_aux_status_name(r->enrich_status));
+    w_lit(w, ",\"provenance\":");
+    js_provenance(w, r);
     w_lit(w, ",\"llm\":");
     js_cstr(w, lp_aux_status_name(r->llm_status));
     w_lit(w, ",\"llm_note\":");

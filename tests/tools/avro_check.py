@@ -175,6 +175,7 @@ def check_routed(routed):
     expect("routed.owner", r["owner"], {"kind": "team", "name": "emea-enterprise"})
     expect("routed.route_rule", r["route_rule"], "emea_big")
     expect("routed.enrichment", r["enrichment"], "cached")
+    expect("routed.provenance", r["provenance"], {"title": "provider:apollo", "industry": "cache"})
     expect("routed.llm", r["llm"], "skipped")
     expect("routed.llm_note", r["llm_note"], None)
     expect("routed.pipeline", r["pipeline"], {"name": "default", "version": "sha256:abc"})
@@ -185,6 +186,7 @@ def check_routed(routed):
     expect("routed[1].duplicate_of", d["duplicate_of"], "L-1")
     expect("routed[1].owner", d["owner"], None)
     expect("routed[1].llm", d["llm"], "degraded")
+    expect("routed[1].provenance", d["provenance"], {})
     expect("routed[1].qualification", d["qualification"], "none")
 
 

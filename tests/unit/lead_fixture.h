@@ -103,6 +103,10 @@ static inline void fx_routed(lp_record *r)
     r->owner_kind = "team";
     r->route_rule = "emea_big";
     r->enrich_status = LP_AUX_CACHED;
+    static const char *const providers[] = {"apollo"};
+    r->field_src[LP_F_INDUSTRY] = LP_SRC_CACHE;
+    r->field_src[LP_F_TITLE] = LP_SRC_PROVIDER + 0;
+    r->src_names = providers;
     r->llm_status = LP_AUX_SKIPPED;
     r->tasks = &fx_task;
     r->ntasks = 1;

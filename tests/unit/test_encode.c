@@ -40,6 +40,7 @@ static const char routed_json[] =
     "\"gray_zone\":false,\"disposition\":\"sales\",\"duplicate_of\":null,"
     "\"owner\":{\"kind\":\"team\",\"name\":\"emea-enterprise\"},"
     "\"route_rule\":\"emea_big\",\"qualify_rule\":null,\"enrichment\":\"cached\","
+    "\"provenance\":{\"title\":\"provider:apollo\",\"industry\":\"cache\"},"
     "\"llm\":\"skipped\",\"llm_note\":null,"
     "\"pipeline\":{\"name\":\"default\",\"version\":\"sha256:abc\"},"
     "\"processed_at\":\"2026-01-02T03:04:06.123Z\"}";
@@ -112,7 +113,8 @@ static void routed_json_without_owner_or_scores(void **state)
         "\"score\":{\"fit\":0,\"engagement\":0,\"total\":0,\"grade\":\"\"},"
         "\"reasons\":[],\"qualification\":\"none\",\"gray_zone\":false,"
         "\"disposition\":\"duplicate\",\"duplicate_of\":\"L-1\",\"owner\":null,"
-        "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"llm\":\"degraded\","
+        "\"route_rule\":null,\"qualify_rule\":null,\"enrichment\":\"skipped\",\"provenance\":{},"
+        "\"llm\":\"degraded\","
         "\"llm_note\":\"daily budget exhausted\","
         "\"pipeline\":{\"name\":\"p\",\"version\":\"v1\"},"
         "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
