@@ -8,6 +8,13 @@
  * leaf is a length check and a folded compare, a hash-set probe, a Horspool
  * scan or one PCRE2 JIT match.
  *
+ * Regexes that are alternations of literals (most rule regexes) are matched
+ * on ASCII values by lits_match(), without a PCRE2 call; see lp_expr_lits.
+ *
+ * String values tested with "in" are hashed once per lead: the scratch keeps
+ * a small memo of set hashes, valid from one lp_expr_scratch_reset() to the
+ * next.
+ *
  * Regexes are compiled with PCRE2_MATCH_INVALID_UTF so that the JIT fast path
  * (pcre2_jit_match, which skips PCRE2's UTF check) stays safe on bytes that
  * are not UTF-8. All regexes share the scratch's single match data block.
@@ -48,31 +55,140 @@ static bool needle_in(const lp_expr_needle *nd, const char *h, size_t n)
     return false;
 }
 
-static bool regex_match(const lp_expr_node *n, const char *s, size_t len, lp_expr_scratch *sc)
+static bool re_match(const pcre2_code *re, bool jit, const char *s, size_t len,
+                     lp_expr_scratch *sc)
 {
     PCRE2_SPTR subj = (PCRE2_SPTR)(s ? s : "");
     int rc;
-    if (n->flags & NF_JIT)
-        rc = pcre2_jit_match(n->u.re, subj, len, 0, 0, sc->md, sc->mctx);
+    if (jit)
+        rc = pcre2_jit_match(re, subj, len, 0, 0, sc->md, sc->mctx);
     else
-        rc = pcre2_match(n->u.re, subj, len, 0, 0, sc->md, sc->mctx);
+        rc = pcre2_match(re, subj, len, 0, 0, sc->md, sc->mctx);
     return rc >= 0;
 }
 
+static bool regex_match(const lp_expr_node *n, const char *s, size_t len, lp_expr_scratch *sc)
+{
+    return re_match(n->u.re, (n->flags & NF_JIT) != 0, s, len, sc);
+}
+
+/* ---- literal alternations (expr_node.h, lp_expr_lits) ------------------ */
+
+/* True when \b holds before byte p of s (n bytes). */
+static inline bool word_boundary(const char *s, size_t n, size_t p)
+{
+    bool before = p > 0 && lp_expr_is_word((unsigned char)s[p - 1]);
+    bool after = p < n && lp_expr_is_word((unsigned char)s[p]);
+    return before != after;
+}
+
+static bool is_ascii(const char *s, size_t n)
+{
+    unsigned char acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return acc < 0x80;
+}
+
+/* True when literal k (whose first byte matched) matches at byte i of s. */
+static inline bool lit_at(const lp_expr_lits *L, unsigned k, const char *s, size_t n, size_t i)
+{
+    size_t m = L->len[k];
+    if (m > n - i || (L->lb[k] && !word_boundary(s, n, i)))
+        return false;
+    for (size_t j = 1; j < m; j++) {
+        unsigned char c = (unsigned char)s[i + j];
+        if ((L->caseless ? lp_expr_fold(c) : c) != (unsigned char)L->lit[k][j])
+            return false;
+    }
+    return !L->tb[k] || word_boundary(s, n, i + m);
+}
+
+/* Bit i set when a word starts at byte i of s (n <= 64 bytes). */
+static uint64_t word_starts(const char *s, size_t n)
+{
+    uint64_t bits = 0;
+    bool prev = false;
+    for (size_t i = 0; i < n; i++) {
+        bool w = lp_expr_is_word((unsigned char)s[i]);
+        bits |= (uint64_t)(w && !prev) << i;
+        prev = w;
+    }
+    return bits;
+}
+
+/* The literals of L that match at one of the byte positions in starts. */
+static bool lits_at_starts(const lp_expr_lits *L, const char *s, size_t n, uint64_t starts)
+{
+    for (; starts; starts &= starts - 1) {
+        size_t i = (size_t)__builtin_ctzll(starts);
+        for (unsigned m = L->first[(unsigned char)s[i]]; m; m &= m - 1)
+            if (lit_at(L, (unsigned)__builtin_ctz(m), s, n, i))
+                return true;
+    }
+    return false;
+}
+
+/* The literals of L at every byte of s; a byte that starts none costs a load. */
+static bool lits_anywhere(const lp_expr_lits *L, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned m = L->first[(unsigned char)s[i]]; m; m &= m - 1)
+            if (lit_at(L, (unsigned)__builtin_ctz(m), s, n, i))
+                return true;
+    return false;
+}
+
 /*
- * The set hash of a value, computed once per lead: the memo is keyed by the
- * value's address and length, which identify its bytes for the lead that the
- * last lp_expr_scratch_reset() started.
+ * The memo entry of a value for the lead being evaluated; an entry left from
+ * another value or an older lead is taken over and emptied.
  */
-static uint64_t memo_hash(lp_expr_scratch *sc, const char *s, size_t len)
+static lp_expr_memo *memo_entry(lp_expr_scratch *sc, const char *s, size_t len)
 {
     uintptr_t k = (uintptr_t)s;
     lp_expr_memo *m = &sc->memo[((k >> 3) ^ (k >> 9) ^ len) & (LP_EXPR_MEMO - 1)];
     if (m->gen != sc->gen || m->ptr != s || m->len != len) {
-        m->hash = lp_strset_hash(s, len);
         m->gen = sc->gen;
         m->ptr = s;
         m->len = (uint32_t)len;
+        m->flags = 0;
+    }
+    return m;
+}
+
+/*
+ * Whether the alternation L matches anywhere in s. Any branch matching at
+ * any position is a match, as for the regex (no captures are used). When
+ * every literal begins a word (\b then a word byte), only word starts are
+ * tried; they are found once per value and lead through the memo.
+ */
+static bool lits_match(const lp_expr_lits *L, const char *s, size_t n, lp_expr_scratch *sc)
+{
+    if (L->anchored && n <= 64 && sc && sc->gen) {
+        lp_expr_memo *m = memo_entry(sc, s, n);
+        if (!(m->flags & MEMO_WORDS)) {
+            m->ascii = is_ascii(s, n);
+            m->starts = m->ascii ? word_starts(s, n) : 0;
+            m->flags |= MEMO_WORDS;
+        }
+        if (m->ascii)
+            return lits_at_starts(L, s, n, m->starts);
+        return re_match(L->re, L->jit, s, n, sc);
+    }
+    if (!is_ascii(s, n))
+        return re_match(L->re, L->jit, s, n, sc);
+    if (L->anchored && n <= 64)
+        return lits_at_starts(L, s, n, word_starts(s, n));
+    return lits_anywhere(L, s, n);
+}
+
+/* The set hash of a value, computed once per lead through the memo. */
+static uint64_t memo_hash(lp_expr_scratch *sc, const char *s, size_t len)
+{
+    lp_expr_memo *m = memo_entry(sc, s, len);
+    if (!(m->flags & MEMO_HASH)) {
+        m->hash = lp_strset_hash(s, len);
+        m->flags |= MEMO_HASH;
     }
     return m->hash;
 }
@@ -94,6 +210,8 @@ static bool text_test(const lp_expr_node *n, const char *s, size_t len, lp_expr_
         return set_has(n->u.set, s, len, sc);
     case OP_STR_CONTAINS:
         return needle_in(n->u.needle, s, len);
+    case OP_STR_LITS:
+        return lits_match(n->u.lits, s, len, sc);
     default:
         return regex_match(n, s, len, sc);
     }
@@ -240,6 +358,10 @@ void lp_expr_node_release(lp_expr_node *n)
         break;
     case OP_STR_MATCH:
         pcre2_code_free(n->u.re);
+        break;
+    case OP_STR_LITS:
+        pcre2_code_free(n->u.lits->re);
+        free(n->u.lits);
         break;
     default:
         break;

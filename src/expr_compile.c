@@ -11,7 +11,8 @@
  * hash sets (a one-item list becomes a plain ==); numeric lists become a
  * chain of == (or != for "not in"); "contains" needles get a Horspool table;
  * regexes are compiled by PCRE2 with PCRE2_UTF (and PCRE2_CASELESS for /i)
- * and JIT-compiled when the platform allows; ISO 8601 date strings compared
+ * and JIT-compiled when the platform allows, and those that are plain
+ * alternations of literals also get a literal matcher (lp_expr_lits); ISO 8601 date strings compared
  * with timestamp fields become epoch milliseconds.
  *
  * Errors: the first error wins. It records the byte offset in the source of
@@ -833,6 +834,104 @@ static bool scan_regex(parser *p, size_t *start, size_t *plen, bool *caseless)
     return true;
 }
 
+/* True for a byte that stands for itself in a regex (not a metacharacter). */
+static bool lits_plain(char c)
+{
+    return c >= 0x20 && c < 0x7F && !strchr("\\^$.|?*+()[]{}", c);
+}
+
+/* Consumes "\b" at *i of s (n bytes) when it is there. */
+static bool lits_bound(const char *s, size_t n, size_t *i)
+{
+    if (*i + 2 > n || s[*i] != '\\' || s[*i + 1] != 'b')
+        return false;
+    *i += 2;
+    return true;
+}
+
+/* branch := [\b] literal [\b], at *i of s (n bytes); adds it to L. */
+static bool lits_branch(lp_expr_lits *L, const char *s, size_t n, size_t *i, bool olb, bool otb)
+{
+    bool lb = lits_bound(s, n, i) || olb;
+    size_t start = *i;
+    while (*i < n && lits_plain(s[*i]))
+        (*i)++;
+    size_t len = *i - start;
+    bool tb = lits_bound(s, n, i) || otb;
+    if (len == 0 || len > LITS_LEN_MAX || L->n == LITS_MAX)
+        return false;
+    unsigned k = L->n++;
+    for (size_t j = 0; j < len; j++) {
+        unsigned char c = (unsigned char)s[start + j];
+        L->lit[k][j] = (char)(L->caseless ? lp_expr_fold(c) : c);
+    }
+    L->len[k] = (uint8_t)len;
+    L->lb[k] = lb;
+    L->tb[k] = tb;
+    unsigned char c0 = (unsigned char)L->lit[k][0];
+    L->first[c0] |= (uint16_t)(1u << k);
+    if (L->caseless && c0 >= 'a' && c0 <= 'z')
+        L->first[c0 - 'a' + 'A'] |= (uint16_t)(1u << k);
+    return true;
+}
+
+/*
+ * Recognises pat (n bytes) as  alts  or  [\b](alts)[\b]  where alts is
+ * branch ("|" branch)*; the group's bounds apply to every branch. Returns a
+ * matcher for it (re still to be set), or NULL when pat has another shape.
+ */
+static lp_expr_lits *lits_compile(const char *pat, size_t n, bool caseless)
+{
+    size_t i = 0, end = n;
+    bool olb = false, otb = false;
+    if (n >= 3 && memcmp(pat, "\\b(", 3) == 0)
+        i = 3, olb = true;
+    else if (n >= 1 && pat[0] == '(')
+        i = 1;
+    if (i) {
+        otb = n >= i + 3 && memcmp(pat + n - 3, ")\\b", 3) == 0;
+        end = n - (otb ? 3 : 1);
+        if (end < i || pat[end] != ')')
+            return NULL;
+    }
+    lp_expr_lits *L = calloc(1, sizeof *L);
+    if (!L)
+        return NULL;
+    L->caseless = caseless;
+    L->anchored = true;
+    for (;;) {
+        if (!lits_branch(L, pat, end, &i, olb, otb))
+            break;
+        unsigned k = L->n - 1u;
+        L->anchored &= L->lb[k] && lp_expr_is_word((unsigned char)L->lit[k][0]);
+        if (i == end)
+            return L;
+        if (pat[i] != '|')
+            break;
+        i++;
+    }
+    free(L);
+    return NULL;
+}
+
+/* A regex leaf: a literal alternation when the pattern is one, else PCRE2. */
+static lp_expr_node regex_leaf(int f, pcre2_code *re, const char *pat, size_t n, bool caseless)
+{
+    bool jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0;
+    lp_expr_lits *L = lits_compile(pat, n, caseless);
+    lp_expr_node node = leaf(L ? OP_STR_LITS : OP_STR_MATCH, f);
+    if (L) {
+        L->re = re;
+        L->jit = jit;
+        node.u.lits = L;
+    } else {
+        node.u.re = re;
+        if (jit)
+            node.flags |= NF_JIT;
+    }
+    return node;
+}
+
 /* FIELD ~ /regex/flags, with p->tok on the '~'. */
 static uint32_t cmp_regex(parser *p, int f, const token *op)
 {
@@ -853,10 +952,7 @@ static uint32_t cmp_regex(parser *p, int f, const token *op)
             snprintf((char *)msg, sizeof msg, "error %d", code);
         return fail(p, start, "regex: %s at offset %zu", (char *)msg, (size_t)eoff);
     }
-    lp_expr_node n = leaf(OP_STR_MATCH, f);
-    n.u.re = re;
-    if (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0)
-        n.flags |= NF_JIT;
+    lp_expr_node n = regex_leaf(f, re, p->src + start + 1, plen, caseless);
     lex_next(p);
     return push(p, n);
 }

@@ -26,6 +26,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 #include <pcre2.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "expr.h"
@@ -49,6 +50,7 @@ enum node_op {
     OP_STR_IN,       /* u.set */
     OP_STR_CONTAINS, /* u.needle */
     OP_STR_MATCH,    /* u.re */
+    OP_STR_LITS,     /* u.lits: a regex that is an alternation of literals */
 };
 
 enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
@@ -66,6 +68,31 @@ typedef struct lp_expr_needle {
     uint8_t skip[256]; /* indexed by folded byte */
     char lit[];        /* folded needle */
 } lp_expr_needle;
+
+#define LITS_MAX 16    /* literals in a regex matched without PCRE2 */
+#define LITS_LEN_MAX 32 /* bytes in one such literal */
+
+/*
+ * A regex of the shape /\b(ceo|chief|vice president)\b/i, /demo|trial/ or
+ * /engineering|it\b/: an alternation of plain literals, each optionally
+ * bounded by \b on either side. It is matched on ASCII values by comparing
+ * the literals at each position whose first byte can start one, which is
+ * what PCRE2 does too minus its per-call setup. A value with a byte >= 0x80
+ * goes to the PCRE2 code of the same pattern (UTF case folding and
+ * MATCH_INVALID_UTF then apply), so results never differ.
+ */
+typedef struct lp_expr_lits {
+    pcre2_code *re; /* the same pattern, for values that are not ASCII */
+    bool jit;       /* re was JIT-compiled */
+    bool caseless;  /* literals are folded; values are folded as they are read */
+    uint8_t n;
+    uint8_t len[LITS_MAX];
+    uint8_t lb[LITS_MAX]; /* \b before literal k */
+    uint8_t tb[LITS_MAX]; /* \b after literal k */
+    bool anchored;  /* every literal starts with a word byte after \b */
+    uint16_t first[256];  /* bit k: literal k can start with this byte (either case if caseless) */
+    char lit[LITS_MAX][LITS_LEN_MAX];
+} lp_expr_lits;
 
 typedef struct lp_expr_node {
     uint8_t op;
@@ -90,6 +117,7 @@ typedef struct lp_expr_node {
         const lp_strset *set;
         lp_expr_needle *needle;
         pcre2_code *re;
+        lp_expr_lits *lits;
     } u;
 } lp_expr_node;
 
@@ -104,12 +132,18 @@ struct lp_expr {
 
 #define LP_EXPR_MEMO 64 /* direct-mapped entries of the per-lead hash memo */
 
-/* A string value's set hash (lp_strset_hash), remembered for one lead. */
+#define MEMO_HASH 0x1u  /* hash is set */
+#define MEMO_WORDS 0x2u /* ascii and starts are set */
+
+/* What evaluation learnt about one string value, remembered for one lead. */
 typedef struct lp_expr_memo {
     const char *ptr;
-    uint64_t gen; /* the scratch generation it belongs to */
-    uint64_t hash;
+    uint64_t gen;    /* the scratch generation it belongs to */
+    uint64_t hash;   /* lp_strset_hash of the value */
+    uint64_t starts; /* bit i: a word starts at byte i (values of <= 64 bytes) */
     uint32_t len;
+    uint8_t flags;   /* MEMO_* */
+    bool ascii;      /* no byte >= 0x80 */
 } lp_expr_memo;
 
 struct lp_expr_scratch {
@@ -124,6 +158,13 @@ struct lp_expr_scratch {
 static inline unsigned char lp_expr_fold(unsigned char c)
 {
     return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5));
+}
+
+/* A word byte for \b: PCRE2's default tables without UCP, on ASCII. */
+static inline bool lp_expr_is_word(unsigned char c)
+{
+    unsigned char l = c | 0x20;
+    return c == '_' || (c >= '0' && c <= '9') || (l >= 'a' && l <= 'z');
 }
 
 /* Frees what node n owns (literal, needle, regex, owned set), not n itself. */
