@@ -23,13 +23,14 @@
 #include "stage.h"
 #include "strset.h"
 
-/* The chain, indexed by lp_stage_id. NULL slots are seams (enrich, llm). */
+/* The chain, indexed by lp_stage_id. */
 static const lp_stage_def *const lp_chain[LP_STAGE_COUNT] = {
     [LP_STAGE_VALIDATE] = &lp_stage_validate,
     [LP_STAGE_DEDUPE] = &lp_stage_dedupe,
     [LP_STAGE_ENRICH] = &lp_stage_enrich,
     [LP_STAGE_SCORE] = &lp_stage_score,
     [LP_STAGE_QUALIFY] = &lp_stage_qualify,
+    [LP_STAGE_LLM] = &lp_stage_llm,
     [LP_STAGE_ROUTE] = &lp_stage_route,
     [LP_STAGE_NURTURE] = &lp_stage_nurture,
 };
@@ -277,7 +278,8 @@ static void check_top_keys(lp_diag *d, struct fy_node *root)
         if (!k || !is_known_top_key(k, len))
             lp_diag_node(d, fy_node_pair_key(pair),
                          "unknown section '%.*s' (expected pipeline, input, topics, sets, "
-                         "kafka, validate, dedupe, score, qualify, route or nurture)",
+                         "kafka, validate, dedupe, enrich, score, qualify, llm, route or "
+                         "nurture)",
                          k ? (int)len : 0, k ? k : "");
     }
 }
@@ -304,6 +306,7 @@ static void compile_sections(lp_pipeline *pl, lp_diag *d, const char *path, stru
     load_columns(pl, d, in.columns);
     load_sets(pl, d, path, lp_conf_get(root, "sets"));
     lp_kafka_conf_load(d, &pl->mem, lp_conf_get(root, "kafka"), &pl->kafka);
+    pl->ctx.root = root;
     for (int s = 0; s < LP_STAGE_COUNT; s++) {
         const lp_stage_def *def = lp_chain[s];
         if (def)
@@ -347,6 +350,7 @@ lp_err_t lp_pipeline_load(const char *path, FILE *errs, lp_pipeline **out, int *
     compute_version(pl, doc);
     pl->ctx.env = NULL;
     pl->ctx.diag = NULL;
+    pl->ctx.root = NULL;
     fy_document_destroy(doc);
     *nerrors = d.errors;
     if (d.errors) {
@@ -455,6 +459,13 @@ void lp_pipeline_doc(FILE *f)
         lp_conf_doc(f, &main, 1);
         lp_conf_doc(f, def->subs, def->nsubs);
     }
+}
+
+void lp_pipeline_report(const lp_pipeline *pl, FILE *f)
+{
+    for (int s = 0; s < LP_STAGE_COUNT; s++)
+        if (lp_chain[s] && lp_chain[s]->report && pl->state[s])
+            lp_chain[s]->report(pl->state[s], f);
 }
 
 lp_worker *lp_worker_new(const lp_pipeline *pl)

@@ -76,6 +76,13 @@ const struct lp_kafka_conf *lp_pipeline_kafka(const lp_pipeline *pl);
 /* Number of compiled rule expressions, for summaries. */
 size_t lp_pipeline_rules(const lp_pipeline *pl);
 
+/*
+ * Writes each stage's end-of-run summary (the LLM router's requests, tokens,
+ * cost, cache hits and fallbacks) to f; stages with nothing to say are quiet.
+ * Drivers call it once, after the last record.
+ */
+void lp_pipeline_report(const lp_pipeline *pl, FILE *f);
+
 /* Writes the Markdown configuration reference generated from the property tables. */
 void lp_pipeline_doc(FILE *f);
 

@@ -42,6 +42,7 @@ typedef struct lp_stage_ctx {
     const lp_expr_env *env;    /* resolves $sets */
     lp_expr **exprs;           /* every compiled expression, freed with the pipeline */
     size_t nexprs, cap_exprs;
+    struct fy_node *root;      /* the whole file, for a stage that reads another's settings */
 } lp_stage_ctx;
 
 struct lp_worker {
@@ -62,6 +63,8 @@ typedef struct lp_stage_def {
     /* Stages that park: takes a detached record; answers through q. */
     void (*submit)(const void *state, lp_parked *p, lp_park_queue *q);
     void (*free)(void *state);
+    /* Optional: the stage's end-of-run summary (lp_pipeline_report). */
+    void (*report)(const void *state, FILE *f);
 } lp_stage_def;
 
 /*
@@ -78,6 +81,7 @@ extern const lp_stage_def lp_stage_dedupe;
 extern const lp_stage_def lp_stage_enrich;
 extern const lp_stage_def lp_stage_score;
 extern const lp_stage_def lp_stage_qualify;
+extern const lp_stage_def lp_stage_llm;
 extern const lp_stage_def lp_stage_route;
 extern const lp_stage_def lp_stage_nurture;
 
