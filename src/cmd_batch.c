@@ -520,6 +520,7 @@ static void print_summary(const batch_opts *o, const lp_pipeline *pl, const batc
         if (st->by_code[c])
             fprintf(f, "  rejected       %-26s %llu\n", lp_err_name((lp_err_t)(c + 100)),
                     (unsigned long long)st->by_code[c]);
+    lp_pipeline_report(pl, f); /* stages with slow I/O: requests, cache hits, cost */
     fprintf(f, "\n  %.2f s, %.0f rows/s. Outputs in %s/\n", secs,
             secs > 0 ? (double)st->rows / secs : 0.0, o->outdir);
 }

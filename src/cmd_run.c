@@ -160,6 +160,7 @@ int lp_cmd_run(int argc, char **argv)
             (unsigned long long)st.consumed, (unsigned long long)st.routed,
             (unsigned long long)st.rejected, (unsigned long long)st.tasks,
             (unsigned long long)st.delivered, (unsigned long long)st.retried, st.seconds);
+    lp_pipeline_report(pl, stderr);
     lp_pipeline_free(pl);
     status = lp_err_exit_code(rc);
 out:

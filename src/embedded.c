@@ -148,6 +148,7 @@ static void report(const lp_embedded_opts *o, const lp_runtime_stats *st, uint64
                     "(%llu missing, %llu duplicated)\n",
             missing == 0 && oc->repeated == 0 ? "yes" : "NO", (unsigned long long)missing,
             (unsigned long long)oc->repeated);
+    lp_pipeline_report(o->run->pl, stderr);
 }
 
 int lp_embedded_run(const lp_embedded_opts *o)

@@ -29,8 +29,10 @@ const lp_conf_prop lp_kafka_props[] = {
      "Records per partition consumed but not yet acknowledged; beyond it the partition is "
      "paused (backpressure).",
      NULL, false},
-    {"commit_interval", LP_CONF_DURATION, offsetof(kafka_section, c.commit_interval_ms), "1s",
-     "How often each worker commits its partitions' watermarks.", NULL, false},
+    {"commit_interval", LP_CONF_DURATION, offsetof(kafka_section, c.commit_interval_ms), "250ms",
+     "How often each worker commits its partitions' watermarks; bounds the work redone after "
+     "a rebalance whose commit the broker refuses.",
+     NULL, false},
     {"drain_timeout", LP_CONF_DURATION, offsetof(kafka_section, c.drain_timeout_ms), "30s",
      "On revoke or shutdown, how long to wait for in-flight outputs before leaving them "
      "uncommitted (they are then redelivered, never lost).",

@@ -91,6 +91,7 @@ typedef struct rt_worker {
     int32_t nparts;
     rt_part *retired;
     lp_park_queue parked_q; /* records back from slow I/O */
+    bool gated;             /* startup: partitions paused until every worker joined */
     size_t parked;          /* records submitted and not yet back */
     bool joined;      /* has received an assignment (possibly empty) */
     double last_commit;
@@ -133,8 +134,12 @@ struct rt_runtime {
     pthread_mutex_t retry_lock;
     rt_retry *retries;
     rt_worker *workers;
+    int nworkers;
+    atomic_int joined; /* workers that have had their first assignment */
     double start;
 };
+
+#define STARTUP_GATE_S 15.0 /* longest wait for the other workers to join */
 
 static double now_s(void)
 {
@@ -427,6 +432,18 @@ static rt_part *worker_part(rt_worker *w, int32_t partition)
     return w->parts[partition];
 }
 
+/* Pauses or resumes one partition of the input topic. */
+static void part_pause(rt_worker *w, rt_part *p, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
+    if (pause)
+        rd_kafka_pause_partitions(w->consumer, l);
+    else
+        rd_kafka_resume_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* ---- commits and rebalances -------------------------------------------- */
 
 /* Commits the watermarks that moved; sync when a rebalance or exit needs it. */
@@ -471,7 +488,9 @@ static bool part_drain(rt_worker *w, rt_part *p)
             return true;
         if (now_s() > deadline)
             return false;
-        rd_kafka_poll(w->consumer, 0);
+        /* deliveries arrive on the delivery thread; the consumer must not be
+         * polled here (its queue is redirected, and this may run inside a
+         * rebalance callback) */
         if (resume_parked(w, 1) != LP_OK)
             return false;
         if (!w->parked)
@@ -518,14 +537,28 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (p)
                 p->active = true;
         }
+        if (!w->joined && w->gated)
+            atomic_fetch_add(&w->rt->joined, 1);
         w->joined = true;
         if (cooperative)
             rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        /* At startup the workers of one process join one by one; a worker
+         * that processed before the last one joined would see its work redone
+         * after the rebalance that join causes. So hold until all have joined. */
+        for (int i = 0; w->gated && i < parts->cnt; i++) {
+            rt_part *p = worker_part(w, parts->elems[i].partition);
+            if (p) {
+                part_pause(w, p, true);
+                p->paused = true;
+            }
+        }
         return;
     }
     worker_revoke(w, parts);
+    if (!cooperative)
+        w->joined = false; /* not idle until the group assigns again */
     if (cooperative)
         rd_kafka_incremental_unassign(rk, parts);
     else
@@ -695,6 +728,9 @@ static bool decode_message(rt_worker *w, const rd_kafka_message_t *m, lp_record 
         if (rc == LP_OK)
             break;
         if (rc != LP_E_HTTP) {
+            /* half-decoded fields (a lead id read before the failure) must not
+             * name this record: it is keyed by its message key instead */
+            lp_lead_clear(&rec->lead);
             lp_record_reject(rec, LP_STAGE_DECODE, rc, lp_arena_strndup(a, why, strlen(why)));
             return true;
         }
@@ -718,10 +754,7 @@ static void part_maybe_pause(rt_worker *w, rt_part *p)
 {
     if (p->paused || p->count < (uint64_t)w->rt->kc->max_inflight)
         return;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
-    rd_kafka_pause_partitions(w->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    part_pause(w, p, true);
     p->paused = true;
 }
 
@@ -760,19 +793,25 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
 }
 
 /* Resumes paused partitions that drained; notes whether the worker is idle. */
+static void worker_open_gate(rt_worker *w)
+{
+    if (atomic_load(&w->rt->joined) < w->rt->nworkers && now_s() - w->rt->start < STARTUP_GATE_S)
+        return;
+    w->gated = false; /* the paused partitions resume below, as drained windows do */
+}
+
 static void worker_housekeeping(rt_worker *w)
 {
-    bool idle = w->joined && w->parked == 0;
+    if (w->gated)
+        worker_open_gate(w);
+    bool idle = w->joined && !w->gated && w->parked == 0;
     for (int32_t i = 0; i < w->nparts; i++) {
         rt_part *p = w->parts[i];
         if (!p || !p->active)
             continue;
         part_retire(p);
-        if (p->paused && p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
-            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(l, w->rt->in_topic, p->partition);
-            rd_kafka_resume_partitions(w->consumer, l);
-            rd_kafka_topic_partition_list_destroy(l);
+        if (p->paused && !w->gated && p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
+            part_pause(w, p, false);
             p->paused = false;
         }
         if (!p->eof || p->count)
@@ -789,6 +828,7 @@ static void handle_event(rt_worker *w, const rd_kafka_message_t *m)
         rt_part *p = worker_part(w, m->partition);
         if (p)
             p->eof = true;
+        w->last_commit = 0; /* caught up: commit at the next housekeeping */
         return;
     }
     fprintf(stderr, "leadpipe run: worker %d: %s\n", w->id, rd_kafka_message_errstr(m));
@@ -836,6 +876,7 @@ static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
 {
     w->rt = rt;
     w->id = id;
+    w->gated = true;
     w->pw = lp_worker_new(rt->o->pl);
     lp_buf_init(&w->buf);
     lp_park_queue_init(&w->parked_q);
@@ -971,6 +1012,7 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
     else
         rc = producer_start(&rt);
     int started = 0;
+    rt.nworkers = o->threads;
     while (rc == LP_OK && started < o->threads) {
         rc = worker_start(&rt, &rt.workers[started], started);
         if (rt.workers[started].consumer && rc == LP_OK)

@@ -473,9 +473,6 @@ class StreamTest(unittest.TestCase):
                 self.assertEqual(m.source(), ("leads.raw", 0, pos))
         self.assertEqual(r.summary()["consumed"], len(raw))
 
-    @unittest.skip("BUG in src/runtime.c emit(): a record that fails to decode is keyed, and "
-                   "its rejected.lead_id filled, with the lead_id decoded before the failure "
-                   "instead of the message key; remove this skip once fixed")
     def test_truncated_record_is_rejected_under_its_message_key(self):
         b = self.broker(partitions=1)
         csv_path = self.gen(20, seed=15)
@@ -496,10 +493,6 @@ class StreamTest(unittest.TestCase):
         self.assertEqual((v["error_code"], v["stage"], v["original"], v["lead_id"]),
                          ("LP_E_AVRO_DECODE", "decode", cut, None))
 
-    @unittest.skip("BUG in src/runtime.c worker_housekeeping(): a worker whose partitions were "
-                   "revoked counts as idle, so --idle-exit fires in the middle of a rebalance "
-                   "and the partitions it was about to get are never processed; remove this "
-                   "skip once fixed")
     def test_idle_exit_survives_a_rebalance(self):
         b = self.broker(partitions=2)
         csv_path = self.gen(2000, seed=17)
@@ -516,11 +509,6 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(bb.wait(), 0, bb.tail())
         self.assert_no_loss(Outcomes(b.bootstrap), ids, [a, bb])
 
-    @unittest.skip("BUG in src/runtime.c part_drain(): it calls rd_kafka_poll() on a consumer "
-                   "whose queue was redirected by rd_kafka_poll_set_consumer(), which "
-                   "librdkafka forbids; with outputs in flight and fetched messages queued, "
-                   "SIGTERM (or a revoke) aborts in rd_kafka_q_serve (exit 134); remove this "
-                   "skip once fixed")
     def test_sigterm_with_outputs_in_flight_drains_and_exits_0(self):
         b = self.broker(partitions=4)
         csv_path = self.gen(20000, seed=18)
