@@ -2,8 +2,10 @@
  * expr.c - evaluation of compiled rule expressions (expr.h).
  *
  * Owns: lp_expr lifetimes and the per-thread lp_expr_scratch. The compiler
- * (expr_compile.c) turns source text into the node array of expr_node.h;
- * this file walks it. Everything a leaf needs was prepared at compile time,
+ * (expr_compile.c, expr_plan.c) turns source text into the branch program of
+ * expr_node.h; this file runs it: a loop of leaf tests, each choosing the
+ * next leaf, after a presence-mask check that answers "false" for leads
+ * missing a required field. Everything a leaf needs was prepared at compile time,
  * so evaluation does no name lookup, no parsing and no allocation: a string
  * leaf is a length check and a folded compare, a hash-set probe, a Horspool
  * scan or one PCRE2 JIT match.
@@ -12,8 +14,8 @@
  * on ASCII values by lits_match(), without a PCRE2 call; see lp_expr_lits.
  *
  * String values tested with "in" are hashed once per lead: the scratch keeps
- * a small memo of set hashes, valid from one lp_expr_scratch_reset() to the
- * next.
+ * a small memo of set hashes (one entry per scalar field, a few for list
+ * items), valid from one lp_expr_scratch_reset() to the next.
  *
  * Regexes are compiled with PCRE2_MATCH_INVALID_UTF so that the JIT fast path
  * (pcre2_jit_match, which skips PCRE2's UTF check) stays safe on bytes that
@@ -26,8 +28,10 @@
 #include "expr_node.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define JIT_STACK_MAX (512u * 1024u)
+#define MEMO_ITEM 64u /* memo_entry slot of a list item */
 
 /* ---- evaluation ------------------------------------------------------- */
 
@@ -82,12 +86,18 @@ static inline bool word_boundary(const char *s, size_t n, size_t p)
     return before != after;
 }
 
+/* True when no byte of s (n bytes) is >= 0x80; eight bytes per step. */
 static bool is_ascii(const char *s, size_t n)
 {
-    unsigned char acc = 0;
-    for (size_t i = 0; i < n; i++)
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
         acc |= (unsigned char)s[i];
-    return acc < 0x80;
+    return (acc & 0x8080808080808080ull) == 0;
 }
 
 /* True when literal k (whose first byte matched) matches at byte i of s. */
@@ -140,13 +150,18 @@ static bool lits_anywhere(const lp_expr_lits *L, const char *s, size_t n)
 }
 
 /*
- * The memo entry of a value for the lead being evaluated; an entry left from
- * another value or an older lead is taken over and emptied.
+ * The memo entry of a value for the lead being evaluated: the entry of its
+ * field for a scalar field (slot < 64), one picked by address for a list
+ * item (slot MEMO_ITEM). An entry left from another value or an
+ * older lead is taken over and emptied.
  */
-static lp_expr_memo *memo_entry(lp_expr_scratch *sc, const char *s, size_t len)
+static inline lp_expr_memo *memo_entry(lp_expr_scratch *sc, unsigned slot, const char *s,
+                                       size_t len)
 {
     uintptr_t k = (uintptr_t)s;
-    lp_expr_memo *m = &sc->memo[((k >> 3) ^ (k >> 9) ^ len) & (LP_EXPR_MEMO - 1)];
+    if (slot >= MEMO_ITEM)
+        slot = MEMO_ITEM + (unsigned)(((k >> 3) ^ (k >> 9) ^ len) & (LP_EXPR_MEMO_ITEMS - 1));
+    lp_expr_memo *m = &sc->memo[slot];
     if (m->gen != sc->gen || m->ptr != s || m->len != len) {
         m->gen = sc->gen;
         m->ptr = s;
@@ -162,10 +177,11 @@ static lp_expr_memo *memo_entry(lp_expr_scratch *sc, const char *s, size_t len)
  * every literal begins a word (\b then a word byte), only word starts are
  * tried; they are found once per value and lead through the memo.
  */
-static bool lits_match(const lp_expr_lits *L, const char *s, size_t n, lp_expr_scratch *sc)
+static bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
+                       lp_expr_scratch *sc)
 {
     if (L->anchored && n <= 64 && sc && sc->gen) {
-        lp_expr_memo *m = memo_entry(sc, s, n);
+        lp_expr_memo *m = memo_entry(sc, slot, s, n);
         if (!(m->flags & MEMO_WORDS)) {
             m->ascii = is_ascii(s, n);
             m->starts = m->ascii ? word_starts(s, n) : 0;
@@ -183,9 +199,9 @@ static bool lits_match(const lp_expr_lits *L, const char *s, size_t n, lp_expr_s
 }
 
 /* The set hash of a value, computed once per lead through the memo. */
-static uint64_t memo_hash(lp_expr_scratch *sc, const char *s, size_t len)
+static uint64_t memo_hash(lp_expr_scratch *sc, unsigned slot, const char *s, size_t len)
 {
-    lp_expr_memo *m = memo_entry(sc, s, len);
+    lp_expr_memo *m = memo_entry(sc, slot, s, len);
     if (!(m->flags & MEMO_HASH)) {
         m->hash = lp_strset_hash(s, len);
         m->flags |= MEMO_HASH;
@@ -193,25 +209,27 @@ static uint64_t memo_hash(lp_expr_scratch *sc, const char *s, size_t len)
     return m->hash;
 }
 
-static bool set_has(const lp_strset *set, const char *s, size_t len, lp_expr_scratch *sc)
+static bool set_has(const lp_strset *set, unsigned slot, const char *s, size_t len,
+                    lp_expr_scratch *sc)
 {
     if (!sc || !sc->gen)
         return lp_strset_has(set, s, len);
-    return lp_strset_has_hashed(set, memo_hash(sc, s, len), s, len);
+    return lp_strset_has_hashed(set, memo_hash(sc, slot, s, len), s, len);
 }
 
-/* One string test of a string leaf against one value. */
-static bool text_test(const lp_expr_node *n, const char *s, size_t len, lp_expr_scratch *sc)
+/* One string test of a string leaf against one value; slot as memo_entry. */
+static bool text_test(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
+                      lp_expr_scratch *sc)
 {
     switch (n->op) {
     case OP_STR_EQ:
         return len == n->len && fold_equal(s, (n->flags & NF_INLINE) ? n->u.small : n->u.lit, len);
     case OP_STR_IN:
-        return set_has(n->u.set, s, len, sc);
+        return set_has(n->u.set, slot, s, len, sc);
     case OP_STR_CONTAINS:
         return needle_in(n->u.needle, s, len);
     case OP_STR_LITS:
-        return lits_match(n->u.lits, s, len, sc);
+        return lits_match(n->u.lits, slot, s, len, sc);
     default:
         return regex_match(n, s, len, sc);
     }
@@ -222,9 +240,9 @@ static bool text_leaf(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *s
     bool hit = false;
     if (n->flags & NF_LIST) {
         for (uint32_t k = 0; k < v->len && !hit; k++)
-            hit = text_test(n, v->list[k].ptr, v->list[k].len, sc);
+            hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc);
     } else {
-        hit = text_test(n, v->s, v->len, sc);
+        hit = text_test(n, n->field, v->s, v->len, sc);
     }
     return hit != ((n->flags & NF_NEG) != 0);
 }
@@ -270,10 +288,12 @@ static inline double as_double(const lp_expr_node *n, const lp_val *v)
     return (n->flags & NF_DOUBLE) ? v->d : (double)v->i;
 }
 
+/* The test of one program node: has(), or a leaf on a present field. */
 static bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratch *sc)
 {
-    if (!lp_lead_has(lead, (lp_field_id)n->field))
-        return false;
+    bool present = lp_lead_has(lead, (lp_field_id)n->field);
+    if (n->op == OP_HAS || !present)
+        return present;
     const lp_val *v = &lead->v[n->field];
     switch (n->op) {
     case OP_BOOL:
@@ -293,44 +313,23 @@ static bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratc
     }
 }
 
-/* Evaluates node i; "and"/"or" recurse on the left and loop on the right. */
-static bool node_eval(const lp_expr_node *nodes, uint32_t i, const lp_lead *lead,
-                      lp_expr_scratch *sc)
-{
-    for (;;) {
-        const lp_expr_node *n = &nodes[i];
-        switch (n->op) {
-        case OP_TRUE:
-            return true;
-        case OP_FALSE:
-            return false;
-        case OP_HAS:
-            return lp_lead_has(lead, (lp_field_id)n->field);
-        case OP_NOT:
-            return !node_eval(nodes, n->u.kid.lhs, lead, sc);
-        case OP_AND:
-            if (!node_eval(nodes, n->u.kid.lhs, lead, sc))
-                return false;
-            i = n->u.kid.rhs;
-            continue;
-        case OP_OR:
-            if (node_eval(nodes, n->u.kid.lhs, lead, sc))
-                return true;
-            i = n->u.kid.rhs;
-            continue;
-        default:
-            return leaf_eval(n, lead, sc);
-        }
-    }
-}
-
 /*
  * Evaluates e against lead. Never allocates. scratch may be NULL only when
  * the expression has no regex. Safe from any thread with its own scratch.
+ * A lead missing a field the expression cannot be true without is answered
+ * from the presence mask; otherwise the branch program runs from its entry,
+ * one leaf test per step, until it reaches one of its two ends.
  */
 bool lp_expr_eval(const lp_expr *e, const lp_lead *lead, lp_expr_scratch *scratch)
 {
-    return node_eval(e->nodes, e->root, lead, scratch);
+    if ((lead->present & e->required) != e->required)
+        return false;
+    uint32_t pc = e->root;
+    while (pc < EXPR_FALSE) {
+        const lp_expr_node *n = &e->nodes[pc];
+        pc = leaf_eval(n, lead, scratch) ? n->on_true : n->on_false;
+    }
+    return pc == EXPR_TRUE;
 }
 
 /* The bitmask (1 << lp_field_id) of fields that e reads, has() included. */

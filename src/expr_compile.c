@@ -2,9 +2,10 @@
  * expr_compile.c - the compiler of the rule expression language (expr.h).
  *
  * Owns: lexing, parsing and type checking of rule source, and building the
- * node array described in expr_node.h. A recursive-descent parser follows
+ * node tree described in expr_node.h. A recursive-descent parser follows
  * the grammar in expr.h and emits nodes bottom-up into a growable array,
- * which lp_expr_compile finally copies into a single lp_expr allocation.
+ * which lp_expr_plan (expr_plan.c) finally lowers into a single lp_expr
+ * allocation.
  *
  * Work done here so that evaluation does none: field names become slots;
  * string literals are folded to lower case; literal lists become lp_strset
@@ -1075,17 +1076,10 @@ static uint32_t parse_or(parser *p)
     return lhs;
 }
 
-/* Moves the parsed nodes into one lp_expr allocation. */
+/* Moves the parsed tree into one lp_expr allocation, as a branch program. */
 static lp_expr *finish(parser *p, uint32_t root)
 {
-    lp_expr *e = malloc(sizeof *e + (size_t)p->count * sizeof(lp_expr_node));
-    if (!e)
-        return NULL;
-    e->fields = p->fields;
-    e->root = root;
-    e->count = p->count;
-    memcpy(e->nodes, p->nodes, (size_t)p->count * sizeof(lp_expr_node));
-    return e;
+    return lp_expr_plan(p->nodes, p->count, root, p->fields);
 }
 
 /*

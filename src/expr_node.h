@@ -2,11 +2,19 @@
  * expr_node.h - private to expr.c and expr_compile.c: the compiled form of a
  * rule expression.
  *
- * A compiled lp_expr is one allocation: a header and an array of 24-byte
- * nodes. Children are array indices, always lower than their parent's, and
- * the root is named in the header. Leaves address fields by slot and hold
+ * The parser builds a tree of 32-byte nodes: children are array indices,
+ * always lower than their parent's. Leaves address fields by slot and hold
  * literals prepared for evaluation (folded strings, hash sets, Horspool
  * tables, JIT-compiled regexes, numbers as int64 or double).
+ *
+ * A compiled lp_expr is one allocation: a header and a branch program
+ * (expr_plan.c). The program holds only the tree's leaves; "and", "or",
+ * "not", "true" and "false" have become the leaves' jump targets: after a
+ * test, evaluation goes on at on_true or on_false, a later node or one of
+ * the two ends (EXPR_TRUE, EXPR_FALSE). Evaluation is a loop, with no
+ * recursion and one dispatch per leaf. The header also keeps the fields that
+ * must all be present for the expression to be true, so a lead missing one
+ * is answered without running the program.
  *
  * Invariants:
  *   - a leaf reading a field is false when that field is missing, even when
@@ -94,12 +102,17 @@ typedef struct lp_expr_lits {
     char lit[LITS_MAX][LITS_LEN_MAX];
 } lp_expr_lits;
 
+#define EXPR_FALSE (UINT32_MAX - 1) /* program end: the expression is false */
+#define EXPR_TRUE UINT32_MAX        /* program end: the expression is true */
+
 typedef struct lp_expr_node {
     uint8_t op;
     uint8_t field;
     uint8_t cmp;
     uint8_t flags;
-    uint32_t len; /* OP_STR_EQ literal length */
+    uint32_t len;      /* OP_STR_EQ literal length */
+    uint32_t on_true;  /* program only: the next node when the test holds */
+    uint32_t on_false; /* program only: the next node when it does not */
     union {
         struct {
             uint32_t lhs, rhs;
@@ -121,16 +134,22 @@ typedef struct lp_expr_node {
     } u;
 } lp_expr_node;
 
-_Static_assert(sizeof(lp_expr_node) == 24, "keep nodes compact");
+_Static_assert(sizeof(lp_expr_node) == 32, "keep nodes compact");
 
 struct lp_expr {
-    uint64_t fields; /* 1 << slot for every field read */
-    uint32_t root;
+    uint64_t fields;   /* 1 << slot for every field read */
+    uint64_t required; /* fields that must all be present for a true result */
+    uint32_t root;     /* the first node of the program, or EXPR_TRUE/FALSE */
     uint32_t count;
     lp_expr_node nodes[];
 };
 
-#define LP_EXPR_MEMO 64 /* direct-mapped entries of the per-lead hash memo */
+/*
+ * Per-lead memo: entry f remembers the value of scalar field f; list items
+ * share the LP_EXPR_MEMO_ITEMS entries after those, direct-mapped by address.
+ */
+#define LP_EXPR_MEMO_ITEMS 64
+#define LP_EXPR_MEMO (64 + LP_EXPR_MEMO_ITEMS)
 
 #define MEMO_HASH 0x1u  /* hash is set */
 #define MEMO_WORDS 0x2u /* ascii and starts are set */
@@ -169,5 +188,13 @@ static inline bool lp_expr_is_word(unsigned char c)
 
 /* Frees what node n owns (literal, needle, regex, owned set), not n itself. */
 void lp_expr_node_release(lp_expr_node *n);
+
+/*
+ * Builds the compiled form of the parsed tree (count nodes, root named) as
+ * a branch program (expr_plan.c). The leaves' owned resources move to the
+ * result; the tree array itself stays the caller's. fields is the mask of
+ * fields read. Returns NULL when memory runs out (nothing moved then).
+ */
+lp_expr *lp_expr_plan(const lp_expr_node *tree, uint32_t count, uint32_t root, uint64_t fields);
 
 #endif

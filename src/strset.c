@@ -10,6 +10,10 @@
  * a miss ends quickly at an empty slot. Each slot keeps the full 64-bit hash
  * and the member length, so a probe compares bytes only on a true candidate.
  *
+ * A 256-bit filter indexed by the top byte of each member's hash answers most
+ * misses (the usual outcome of a rule's "in") with one load, before any slot
+ * is read.
+ *
  * Lookups fold the query into a 256-byte stack buffer and hash it once.
  * Callers that test one value against many sets hash it once with
  * lp_strset_hash() and probe each set with lp_strset_has_hashed().
@@ -21,7 +25,7 @@
  * Threads: building (lp_strset_add) is single-threaded. After that the set is
  * never written, so any number of threads may call lp_strset_has at once.
  */
-#define XXH_STATIC_LINKING_ONLY
+#define XXH_INLINE_ALL /* short keys: XXH3 inlined, same values as the library's */
 #include "strset.h"
 
 #include <stdlib.h>
@@ -39,6 +43,7 @@ typedef struct strset_slot {
 } strset_slot;
 
 struct lp_strset {
+    uint64_t filter[4]; /* bit (hash >> 56) set for every member's hash */
     strset_slot *slots;
     size_t cap; /* power of two, or 0 before the first add */
     size_t count;
@@ -74,7 +79,7 @@ static inline uint64_t load8(const char *p)
     return w;
 }
 
-static void fold_into(char *dst, const char *src, size_t n)
+static inline void fold_into(char *dst, const char *src, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -216,6 +221,7 @@ int lp_strset_add(lp_strset *s, const char *str, size_t len)
     if (sl->off != SLOT_EMPTY)
         return 0;
     sl->hash = h;
+    s->filter[h >> 62] |= 1ull << ((h >> 56) & 63);
     sl->off = (uint32_t)s->pool_len;
     sl->len = (uint32_t)len;
     s->pool_len += len;
@@ -239,7 +245,10 @@ bool lp_strset_has(const lp_strset *s, const char *str, size_t len)
     char buf[FOLD_BUF];
     if (len)
         fold_into(buf, str, len);
-    return probe(s, XXH3_64bits(buf, len), buf, len, true)->off != SLOT_EMPTY;
+    uint64_t h = XXH3_64bits(buf, len);
+    if (!((s->filter[h >> 62] >> ((h >> 56) & 63)) & 1))
+        return false;
+    return probe(s, h, buf, len, true)->off != SLOT_EMPTY;
 }
 
 /* XXH3 of the folded bytes of str: the hash every set stores and probes. */
@@ -260,7 +269,7 @@ uint64_t lp_strset_hash(const char *str, size_t len)
  */
 bool lp_strset_has_hashed(const lp_strset *s, uint64_t hash, const char *str, size_t len)
 {
-    if (s->count == 0 || len > s->max_len)
+    if (!((s->filter[hash >> 62] >> ((hash >> 56) & 63)) & 1) || len > s->max_len)
         return false;
     return probe(s, hash, str, len, false)->off != SLOT_EMPTY;
 }
