@@ -52,6 +52,21 @@ static inline void *lp_arena_alloc(lp_arena *a, size_t n)
     return lp_arena_alloc_slow(a, n);
 }
 
+/*
+ * Gives back the tail of the latest allocation: p, allocated with n bytes,
+ * keeps its first keep bytes (keep <= n). When p is not the latest
+ * allocation nothing changes; either way p stays valid. For callers that
+ * allocate for the worst case, fill, and then know how much they used.
+ */
+static inline void lp_arena_shrink(lp_arena *a, void *p, size_t n, size_t keep)
+{
+    size_t had = (n + 7u) & ~(size_t)7u, kept = (keep + 7u) & ~(size_t)7u;
+    if ((char *)p + had != a->cur || kept > had)
+        return;
+    a->cur = (char *)p + kept;
+    a->used -= had - kept;
+}
+
 /* Copies n bytes into the arena and NUL-terminates the copy. */
 char *lp_arena_strndup(lp_arena *a, const char *s, size_t n);
 

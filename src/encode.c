@@ -67,6 +67,16 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+/*
+ * s as an lp_str: n is its length when the producer measured it at load
+ * (lp_reason, lp_task), 0 when unknown, and then it is measured here.
+ */
+static lp_str known_len(const char *s, size_t n)
+{
+    s = nz(s);
+    return (lp_str){s, (uint32_t)(n ? n : strlen(s))};
+}
+
 /* ---- UTF-8, timestamps, numbers ---------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
@@ -436,8 +446,13 @@ static void av_reasons(lp_w *w, const lp_record *r)
         av_long(w, r->nreasons);
         for (uint16_t i = 0; i < r->nreasons; i++) {
             const lp_reason *rs = &r->reasons[i];
-            av_cstr(w, rs->rule);
-            av_opt_cstr(w, rs->group);
+            lp_str rule = known_len(rs->rule, rs->rule_len);
+            av_bytes(w, rule.ptr, rule.len);
+            av_long(w, rs->group != NULL);
+            if (rs->group) {
+                lp_str group = known_len(rs->group, rs->group_len);
+                av_bytes(w, group.ptr, group.len);
+            }
             av_long(w, rs->dimension == LP_DIM_ENGAGEMENT);
             av_long(w, rs->points);
         }
@@ -556,10 +571,16 @@ static void js_reasons(lp_w *w, const lp_record *r)
     w_lit(w, "[");
     for (uint16_t i = 0; i < r->nreasons; i++) {
         const lp_reason *rs = &r->reasons[i];
+        lp_str rule = known_len(rs->rule, rs->rule_len);
         w_lit(w, i ? ",{\"rule\":" : "{\"rule\":");
-        js_cstr(w, rs->rule);
+        js_str(w, rule.ptr, rule.len);
         w_lit(w, ",\"group\":");
-        js_opt_cstr(w, rs->group);
+        if (rs->group) {
+            lp_str group = known_len(rs->group, rs->group_len);
+            js_str(w, group.ptr, group.len);
+        } else {
+            w_lit(w, "null");
+        }
         w_lit(w, rs->dimension == LP_DIM_ENGAGEMENT ? ",\"dimension\":\"engagement\""
                                                     : ",\"dimension\":\"fit\"");
         w_lit(w, ",\"points\":");
@@ -694,8 +715,9 @@ static void av_task_key(lp_w *w, lp_str lid, const lp_task *t)
 {
     char step[8];
     int n = step_str(t, step, sizeof(step));
-    const char *seq = nz(t->sequence);
-    size_t seqlen = strlen(seq);
+    lp_str sq = known_len(t->sequence, t->sequence_len);
+    const char *seq = sq.ptr;
+    size_t seqlen = sq.len;
     av_long(w, (int64_t)(lid.len + 1 + seqlen + 1 + (size_t)n));
     w_put(w, lid.ptr, lid.len);
     w_lit(w, ":");
@@ -710,9 +732,11 @@ lp_err_t lp_encode_task_avro(const lp_record *r, const lp_task *t, const lp_run_
     lp_w w = w_begin(out);
     lp_str lid = lp_lead_str(&r->lead, LP_F_LEAD_ID);
     av_bytes(&w, lid.ptr, lid.len);
-    av_cstr(&w, t->sequence);
+    lp_str seq = known_len(t->sequence, t->sequence_len);
+    lp_str tpl = known_len(t->template_id, t->template_len);
+    av_bytes(&w, seq.ptr, seq.len);
     av_long(&w, t->step);
-    av_cstr(&w, t->template_id);
+    av_bytes(&w, tpl.ptr, tpl.len);
     av_long(&w, t->send_at_ms);
     av_opt_cstr(&w, r->owner);
     av_personal(&w, r);
@@ -757,7 +781,8 @@ static void js_task_key(lp_w *w, lp_str lid, const lp_task *t)
     w_lit(w, "\"");
     js_body(w, lid.ptr, lid.len);
     w_lit(w, ":");
-    js_body(w, nz(t->sequence), strlen(nz(t->sequence)));
+    lp_str seq = known_len(t->sequence, t->sequence_len);
+    js_body(w, seq.ptr, seq.len);
     w_lit(w, ":");
     w_put(w, step, (size_t)n);
     w_lit(w, "\"");
@@ -770,12 +795,14 @@ lp_err_t lp_encode_task_json(const lp_record *r, const lp_task *t, const lp_run_
     lp_str lid = lp_lead_str(&r->lead, LP_F_LEAD_ID);
     w_lit(&w, "{\"lead_id\":");
     js_str(&w, lid.ptr, lid.len);
+    lp_str seq = known_len(t->sequence, t->sequence_len);
+    lp_str tpl = known_len(t->template_id, t->template_len);
     w_lit(&w, ",\"sequence_id\":");
-    js_cstr(&w, t->sequence);
+    js_str(&w, seq.ptr, seq.len);
     w_lit(&w, ",\"step\":");
     js_long(&w, t->step);
     w_lit(&w, ",\"template_id\":");
-    js_cstr(&w, t->template_id);
+    js_str(&w, tpl.ptr, tpl.len);
     w_lit(&w, ",\"send_at\":");
     js_ts(&w, t->send_at_ms);
     w_lit(&w, ",\"owner\":");

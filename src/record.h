@@ -67,6 +67,8 @@ typedef struct lp_reason {
     const char *group; /* cap group, owned by the pipeline; NULL if none */
     int32_t points;    /* points awarded (after engagement decay) */
     uint8_t dimension; /* lp_dimension */
+    uint32_t rule_len;  /* strlen(rule), or 0 when not known (then measured) */
+    uint32_t group_len; /* strlen(group), or 0 when not known or no group */
 } lp_reason;
 
 /* A nurture task created for a lead. */
@@ -75,6 +77,8 @@ typedef struct lp_task {
     const char *template_id; /* owned by the pipeline */
     uint16_t step;           /* 1-based step number */
     int64_t send_at_ms;      /* inside the sequence's send window */
+    uint16_t sequence_len;   /* strlen(sequence), or 0 when not known (then measured) */
+    uint16_t template_len;   /* strlen(template_id), or 0 when not known */
 } lp_task;
 
 /* Where a record came from: a file line or a topic partition offset. */

@@ -28,10 +28,12 @@ typedef struct send_window {
 typedef struct nurture_step {
     const char *template_id;
     int64_t delay_ms;
+    uint16_t template_len; /* lp_task.template_len: strlen, or 0 when too long */
 } nurture_step;
 
 typedef struct nurture_seq {
     const char *id;
+    uint16_t id_len; /* lp_task.sequence_len: strlen, or 0 when too long */
     lp_expr *when;
     send_window window;
     nurture_step *steps;
@@ -178,6 +180,13 @@ static void compile_window(lp_stage_ctx *ctx, struct fy_node *n, send_window *w)
                      "'%s' is not a UTC offset (+HH:MM)", ws.utc_offset);
 }
 
+/* The length an lp_task carries for name s: strlen, or 0 (unknown) when it does not fit. */
+static uint16_t task_len(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n <= UINT16_MAX ? (uint16_t)n : 0;
+}
+
 static void compile_steps(lp_stage_ctx *ctx, nurture_seq *seq, struct fy_node *n)
 {
     if (!fy_node_is_sequence(n) || fy_node_sequence_item_count(n) == 0) {
@@ -191,7 +200,8 @@ static void compile_steps(lp_stage_ctx *ctx, nurture_seq *seq, struct fy_node *n
     while ((item = fy_node_sequence_iterate(n, &it))) {
         step_section ss;
         if (!lp_conf_apply(ctx->diag, ctx->mem, item, step_props, &ss))
-            seq->steps[seq->nsteps++] = (nurture_step){ss.template_id, ss.delay_ms};
+            seq->steps[seq->nsteps++] =
+                (nurture_step){ss.template_id, ss.delay_ms, task_len(ss.template_id)};
     }
 }
 
@@ -204,6 +214,7 @@ static void compile_sequence(lp_stage_ctx *ctx, nurture_state *st, const send_wi
     nurture_seq *seq = &st->seqs[st->nseqs++];
     memset(seq, 0, sizeof(*seq));
     seq->id = ss.id;
+    seq->id_len = task_len(ss.id);
     seq->when = lp_stage_expr(ctx, ss.when);
     seq->window = *dflt;
     if (ss.window)
@@ -263,7 +274,8 @@ static size_t enrol(const nurture_seq *seq, int64_t now, lp_task *tasks)
 {
     for (size_t s = 0; s < seq->nsteps; s++)
         tasks[s] = (lp_task){seq->id, seq->steps[s].template_id, (uint16_t)(s + 1),
-                             window_next(&seq->window, now + seq->steps[s].delay_ms)};
+                             window_next(&seq->window, now + seq->steps[s].delay_ms),
+                             seq->id_len, seq->steps[s].template_len};
     return seq->nsteps;
 }
 

@@ -27,6 +27,7 @@
 
 typedef struct score_rule {
     const char *name;
+    uint32_t name_len;
     lp_expr *when;
     int32_t points;
     int group; /* -1 when ungrouped */
@@ -35,6 +36,7 @@ typedef struct score_rule {
 
 typedef struct score_group {
     const char *name;
+    uint32_t name_len;
     int64_t cap;
     int64_t floor;
     int dimension; /* set by its first rule; -1 until then */
@@ -132,6 +134,13 @@ static const lp_conf_prop grade_props[] = {
     {NULL},
 };
 
+/* The length an lp_reason carries for name s: strlen, or 0 (unknown) when too long. */
+static uint32_t name_len(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n <= UINT32_MAX ? (uint32_t)n : 0;
+}
+
 static void compile_groups(lp_stage_ctx *ctx, score_state *st, struct fy_node *n)
 {
     if (!n)
@@ -153,7 +162,7 @@ static void compile_groups(lp_stage_ctx *ctx, score_state *st, struct fy_node *n
         char *name = NULL;
         lp_conf_str(ctx->diag, ctx->mem, fy_node_pair_key(pair), &name);
         lp_conf_apply(ctx->diag, ctx->mem, fy_node_pair_value(pair), group_props, &gs);
-        *g = (score_group){name, gs.cap, gs.floor, -1};
+        *g = (score_group){name, name_len(name), gs.cap, gs.floor, -1};
         st->ngroups++;
     }
 }
@@ -173,6 +182,7 @@ static void compile_rule(lp_stage_ctx *ctx, score_state *st, struct fy_node *n)
         return;
     score_rule *r = &st->rules[st->nrules++];
     r->name = rs.name;
+    r->name_len = name_len(rs.name);
     r->points = (int32_t)rs.points;
     r->dimension = (uint8_t)rs.dimension;
     r->when = lp_stage_expr(ctx, rs.when);
@@ -283,17 +293,26 @@ static const char *grade_for(const score_state *st, int64_t total)
     return st->ngrades ? st->grades[st->ngrades - 1].grade : "";
 }
 
-static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
+/* The reason rule i of st gives when it fires with pts points. */
+static lp_reason reason_of(const score_state *st, const score_rule *rule, int32_t pts)
 {
-    const score_state *st = state;
-    lp_lead *l = &r->lead;
-    double decay = activity_decay(st, l);
-    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
-    lp_reason fired[SCORE_MAX_RULES];
-    int64_t group_sum[SCORE_MAX_GROUPS] = {0};
-    int64_t dim_sum[2] = {0, 0};
-    size_t nfired = 0;
+    const score_group *g = rule->group >= 0 ? &st->groups[rule->group] : NULL;
+    return (lp_reason){.rule = rule->name,
+                       .group = g ? g->name : NULL,
+                       .points = pts,
+                       .dimension = rule->dimension,
+                       .rule_len = rule->name_len,
+                       .group_len = g ? g->name_len : 0};
+}
 
+/*
+ * Evaluates every rule, writing the reasons of those that fire to fired
+ * (room for every rule) and their points to the sums. Returns how many fired.
+ */
+static size_t score_rules(const score_state *st, lp_worker *w, lp_lead *l, double decay,
+                          lp_reason *fired, int64_t *group_sum, int64_t *dim_sum)
+{
+    size_t nfired = 0;
     for (size_t i = 0; i < st->nrules; i++) {
         const score_rule *rule = &st->rules[i];
         if (!lp_expr_eval(rule->when, l, w->scratch))
@@ -301,13 +320,39 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
         int32_t pts = rule->points;
         if (rule->dimension == LP_DIM_ENGAGEMENT && decay != 1.0)
             pts = (int32_t)lround(pts * decay);
-        fired[nfired++] = (lp_reason){rule->name, rule->group >= 0 ?
-                                      st->groups[rule->group].name : NULL, pts, rule->dimension};
+        fired[nfired++] = reason_of(st, rule, pts);
         if (rule->group >= 0)
             group_sum[rule->group] += pts;
         else
             dim_sum[rule->dimension] += pts;
     }
+    return nfired;
+}
+
+/*
+ * Reasons are written straight into the arena: room for every rule is
+ * taken, and what did not fire is given back, so nothing is copied.
+ */
+static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
+{
+    const score_state *st = state;
+    lp_lead *l = &r->lead;
+    double decay = activity_decay(st, l);
+    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
+    int64_t group_sum[SCORE_MAX_GROUPS] = {0};
+    int64_t dim_sum[2] = {0, 0};
+    size_t room = st->nrules * sizeof(lp_reason);
+    lp_reason *fired = room ? lp_arena_alloc(&w->arena, room) : NULL;
+    if (room && !fired) {
+        lp_record_reject(r, LP_STAGE_SCORE, LP_E_NOMEM, NULL);
+        return LP_STEP_DONE;
+    }
+    size_t nfired = st->nrules ? score_rules(st, w, l, decay, fired, group_sum, dim_sum) : 0;
+    if (room)
+        lp_arena_shrink(&w->arena, fired, room, nfired * sizeof(lp_reason));
+    r->nreasons = (uint16_t)nfired;
+    r->reasons = nfired ? fired : NULL;
+
     for (size_t g = 0; g < st->ngroups; g++)
         if (st->groups[g].dimension >= 0)
             dim_sum[st->groups[g].dimension] +=
@@ -322,17 +367,6 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
     lp_lead_set_long(l, LP_F_SCORE_TOTAL, total);
     const char *grade = grade_for(st, total);
     lp_lead_set_str(l, LP_F_GRADE, grade, strlen(grade));
-
-    r->nreasons = (uint16_t)nfired;
-    r->reasons = NULL;
-    if (nfired) {
-        r->reasons = lp_arena_alloc(&w->arena, nfired * sizeof(lp_reason));
-        if (!r->reasons) {
-            lp_record_reject(r, LP_STAGE_SCORE, LP_E_NOMEM, NULL);
-            return LP_STEP_DONE;
-        }
-        memcpy(r->reasons, fired, nfired * sizeof(lp_reason));
-    }
     return LP_STEP_NEXT;
 }
 
