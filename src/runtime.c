@@ -92,6 +92,8 @@ typedef struct rt_worker {
     rt_part *retired;
     lp_park_queue parked_q; /* records back from slow I/O */
     bool gated;             /* startup: partitions paused until every worker joined */
+    bool rebalancing;       /* a commit was refused: partitions paused until reassigned */
+    double rebalancing_since;
     size_t parked;          /* records submitted and not yet back */
     bool joined;      /* has received an assignment (possibly empty) */
     double last_commit;
@@ -139,7 +141,8 @@ struct rt_runtime {
     double start;
 };
 
-#define STARTUP_GATE_S 15.0 /* longest wait for the other workers to join */
+#define STARTUP_GATE_S 15.0    /* longest wait for the other workers to join */
+#define REBALANCE_PAUSE_S 10.0 /* longest pause after a commit refused for a rebalance */
 
 static double now_s(void)
 {
@@ -525,12 +528,38 @@ static void worker_revoke(rt_worker *w, const rd_kafka_topic_partition_list_t *p
     }
 }
 
+/*
+ * A commit refused because the group is rebalancing means our partitions are
+ * about to be revoked, and whatever we process until then would be redone by
+ * their next owner. So stop taking records until the rebalance is over.
+ * @locality the worker's thread (served by its consumer poll)
+ */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    rt_worker *w = opaque;
+    if (err != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || w->rebalancing)
+        return;
+    w->rebalancing = true;
+    w->rebalancing_since = now_s();
+    for (int32_t i = 0; i < w->nparts; i++) {
+        rt_part *p = w->parts[i];
+        if (p && p->active && !p->paused) {
+            part_pause(w, p, true);
+            p->paused = true;
+        }
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     rt_worker *w = opaque;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     STAT_INC(w->rebalances);
+    w->rebalancing = false; /* the paused partitions are revoked or resumed below */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rt_part *p = worker_part(w, parts->elems[i].partition);
@@ -804,13 +833,16 @@ static void worker_housekeeping(rt_worker *w)
 {
     if (w->gated)
         worker_open_gate(w);
+    if (w->rebalancing && now_s() - w->rebalancing_since > REBALANCE_PAUSE_S)
+        w->rebalancing = false; /* no rebalance came after all: go on */
     bool idle = w->joined && !w->gated && w->parked == 0;
     for (int32_t i = 0; i < w->nparts; i++) {
         rt_part *p = w->parts[i];
         if (!p || !p->active)
             continue;
         part_retire(p);
-        if (p->paused && !w->gated && p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
+        if (p->paused && !w->gated && !w->rebalancing &&
+            p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
             part_pause(w, p, false);
             p->paused = false;
         }
@@ -897,6 +929,7 @@ static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
         return LP_E_CONFIG;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_opaque(conf, w);
     char err[512];
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));

@@ -12,7 +12,9 @@ import unittest
 SRC = os.environ.get("LP_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("LP_BINARY", os.path.join(SRC, "build", "leadpipe"))
 
-STAGES = ["generic", "codec", "validate", "dedupe", "score", "qualify", "route", "nurture"]
+# enrich and llm are in the chain; with no section in the pipeline they cost next to nothing
+STAGES = ["generic", "codec", "validate", "dedupe", "enrich", "score", "qualify", "llm", "route",
+          "nurture"]
 
 
 def bench(*args, timeout=120):
