@@ -169,6 +169,25 @@ static int open_tables(lp_cache *c)
     return mdb_txn_commit(txn);
 }
 
+/* Creates path and its missing parents (mkdir -p); returns 0 or an errno. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return errno;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? errno : 0;
+}
+
 static int env_setup(lp_cache *c, const char *path)
 {
     int rc = mdb_env_create(&c->env);
@@ -180,8 +199,8 @@ static int env_setup(lp_cache *c, const char *path)
         rc = mdb_env_set_mapsize(c->env, c->map_size);
     if (rc)
         return rc;
-    if (!c->read_only && mkdir(path, 0755) != 0 && errno != EEXIST)
-        return errno;
+    if (!c->read_only && (rc = make_dirs(path)) != 0)
+        return rc;
     unsigned flags = MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0);
     rc = mdb_env_open(c->env, path, flags, 0644);
     if (rc)

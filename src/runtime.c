@@ -91,7 +91,6 @@ typedef struct rt_worker {
     int32_t nparts;
     rt_part *retired;
     lp_park_queue parked_q; /* records back from slow I/O */
-    bool gated;             /* startup: partitions paused until every worker joined */
     bool rebalancing;       /* a commit was refused: partitions paused until reassigned */
     double rebalancing_since;
     size_t parked;          /* records submitted and not yet back */
@@ -136,12 +135,9 @@ struct rt_runtime {
     pthread_mutex_t retry_lock;
     rt_retry *retries;
     rt_worker *workers;
-    int nworkers;
-    atomic_int joined; /* workers that have had their first assignment */
     double start;
 };
 
-#define STARTUP_GATE_S 15.0    /* longest wait for the other workers to join */
 #define REBALANCE_PAUSE_S 10.0 /* longest pause after a commit refused for a rebalance */
 
 static double now_s(void)
@@ -566,23 +562,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (p)
                 p->active = true;
         }
-        if (!w->joined && w->gated)
-            atomic_fetch_add(&w->rt->joined, 1);
         w->joined = true;
         if (cooperative)
             rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
-        /* At startup the workers of one process join one by one; a worker
-         * that processed before the last one joined would see its work redone
-         * after the rebalance that join causes. So hold until all have joined. */
-        for (int i = 0; w->gated && i < parts->cnt; i++) {
-            rt_part *p = worker_part(w, parts->elems[i].partition);
-            if (p) {
-                part_pause(w, p, true);
-                p->paused = true;
-            }
-        }
         return;
     }
     worker_revoke(w, parts);
@@ -655,6 +639,7 @@ static lp_err_t emit(rt_worker *w, const lp_record *r, const rt_source *m, rt_in
     rt_runtime *rt = w->rt;
     lp_str key = lp_lead_str(&r->lead, LP_F_LEAD_ID);
     lp_err_t rc;
+    STAT_SET(w->last_record, now_s()); /* the active window ends at the last outcome */
     lp_buf_reset(&w->buf);
     if (r->err != LP_OK) {
         STAT_INC(w->rejected);
@@ -810,10 +795,8 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
         atomic_fetch_sub_explicit(&e->pending, 1, memory_order_release); /* drop the guard */
     }
     STAT_INC(w->consumed);
-    double t = now_s();
-    STAT_SET(w->last_record, t);
     if (STAT_GET(w->first_record) == 0)
-        STAT_SET(w->first_record, t);
+        STAT_SET(w->first_record, now_s());
     lp_arena *a = lp_worker_arena(w->pw);
     if (a->used > (4u << 20))
         lp_arena_reset(a);
@@ -822,26 +805,17 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
 }
 
 /* Resumes paused partitions that drained; notes whether the worker is idle. */
-static void worker_open_gate(rt_worker *w)
-{
-    if (atomic_load(&w->rt->joined) < w->rt->nworkers && now_s() - w->rt->start < STARTUP_GATE_S)
-        return;
-    w->gated = false; /* the paused partitions resume below, as drained windows do */
-}
-
 static void worker_housekeeping(rt_worker *w)
 {
-    if (w->gated)
-        worker_open_gate(w);
     if (w->rebalancing && now_s() - w->rebalancing_since > REBALANCE_PAUSE_S)
         w->rebalancing = false; /* no rebalance came after all: go on */
-    bool idle = w->joined && !w->gated && w->parked == 0;
+    bool idle = w->joined && w->parked == 0;
     for (int32_t i = 0; i < w->nparts; i++) {
         rt_part *p = w->parts[i];
         if (!p || !p->active)
             continue;
         part_retire(p);
-        if (p->paused && !w->gated && !w->rebalancing &&
+        if (p->paused && !w->rebalancing &&
             p->count < (uint64_t)w->rt->kc->max_inflight / 2) {
             part_pause(w, p, false);
             p->paused = false;
@@ -908,7 +882,6 @@ static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
 {
     w->rt = rt;
     w->id = id;
-    w->gated = true;
     w->pw = lp_worker_new(rt->o->pl);
     lp_buf_init(&w->buf);
     lp_park_queue_init(&w->parked_q);
@@ -1045,7 +1018,6 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
     else
         rc = producer_start(&rt);
     int started = 0;
-    rt.nworkers = o->threads;
     while (rc == LP_OK && started < o->threads) {
         rc = worker_start(&rt, &rt.workers[started], started);
         if (rt.workers[started].consumer && rc == LP_OK)

@@ -41,7 +41,7 @@ typedef struct lp_runtime_stats {
     uint64_t retried;   /* output messages produced again after a failed delivery */
     uint64_t rebalances;
     double seconds;        /* the whole run, group join and drain included */
-    double active_seconds; /* from the first record consumed to the last */
+    double active_seconds; /* from the first record consumed to the last outcome produced */
 } lp_runtime_stats;
 
 /*

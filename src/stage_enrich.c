@@ -407,15 +407,38 @@ static void record_counters(enrich_state *st, lp_cache *c, lp_enrich_svc *s)
     }
 }
 
+/* The run summary: cache hits and misses, and what each provider was asked. */
+static void enrich_report(const void *state, FILE *f)
+{
+    enrich_state *st = (enrich_state *)state; /* the counters are atomics */
+    if (!st->enabled)
+        return;
+    fprintf(f, "  enrichment     cache hits %llu, misses %llu\n",
+            (unsigned long long)atomic_load(&st->hits),
+            (unsigned long long)atomic_load(&st->misses));
+    lp_enrich_svc *s = atomic_load(&st->svc);
+    for (size_t i = 0; s && i < st->conf.nproviders; i++) {
+        lp_provider_stats ps;
+        lp_enrich_svc_stats(s, i, &ps);
+        fprintf(f, "  provider %-12s %llu requests for %llu keys: %llu matched, %llu unknown, "
+                   "%llu failed, %llu throttled; %llu credits\n",
+                st->conf.names[i], (unsigned long long)ps.requests,
+                (unsigned long long)ps.keys, (unsigned long long)ps.matches,
+                (unsigned long long)ps.misses, (unsigned long long)ps.failures,
+                (unsigned long long)ps.throttled, (unsigned long long)ps.credits);
+    }
+}
+
 static void enrich_free(void *state)
 {
     enrich_state *st = state;
     lp_enrich_svc *s = atomic_load(&st->svc);
     lp_cache *c = atomic_load(&st->cache);
-    if (s)
-        lp_enrich_svc_free(s); /* answers what is still parked before the cache closes */
+    /* counters first: they read the service's statistics */
     if (c && (atomic_load(&st->hits) || atomic_load(&st->misses)))
         record_counters(st, c, s);
+    if (s)
+        lp_enrich_svc_free(s); /* answers what is still parked before the cache closes */
     lp_cache_close(c);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -435,5 +458,6 @@ const lp_stage_def lp_stage_enrich = {
     .compile = enrich_compile,
     .run = enrich_run,
     .submit = enrich_submit,
+    .report = enrich_report,
     .free = enrich_free,
 };
