@@ -567,6 +567,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        /* a partition paused before a revoke (backpressure, a refused commit)
+         * may come back: its new window starts unpaused, and so must it */
+        rd_kafka_resume_partitions(rk, parts);
         return;
     }
     worker_revoke(w, parts);
