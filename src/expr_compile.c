@@ -26,6 +26,7 @@
  * (the $set lookup callback is called from the compiling thread only).
  */
 #include "expr_node.h"
+#include "fieldmap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -315,62 +316,6 @@ static bool number_value(parser *p, bool *is_int, int64_t *i, double *d)
     return true;
 }
 
-static bool digits(const char *s, size_t n, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Parses YYYY-MM-DD[(T| )HH:MM:SS[.fff]][Z] (UTC) into epoch ms. */
-static bool parse_iso_ms(const char *s, size_t n, int64_t *ms)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
-    if (n < 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) ||
-        !digits(s + 8, 2, &d))
-        return false;
-    size_t i = 10;
-    if (i < n && (s[i] == 'T' || s[i] == ' ')) {
-        if (n < i + 9 || s[i + 3] != ':' || s[i + 6] != ':' || !digits(s + i + 1, 2, &h) ||
-            !digits(s + i + 4, 2, &mi) || !digits(s + i + 7, 2, &sec))
-            return false;
-        i += 9;
-        if (i < n && s[i] == '.') {
-            size_t k = i + 1;
-            while (k < n && k < i + 4 && is_digit(s[k]))
-                frac = frac * 10 + (s[k++] - '0');
-            for (size_t pad = k; pad < i + 4; pad++)
-                frac *= 10;
-            if (k == i + 1)
-                return false;
-            i = k;
-        }
-    }
-    if (i < n && s[i] == 'Z')
-        i++;
-    if (i != n || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return false;
-    int64_t days = days_from_civil(y, mo, d);
-    *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
-    return true;
-}
-
 /* ---- node building ---------------------------------------------------- */
 
 /* Appends n; on failure releases what n owns. Returns its index. */
@@ -589,7 +534,8 @@ static bool numeric_value(parser *p, int f, bool *is_int, int64_t *i, double *d)
     if (lp_fields[f].type == LP_T_TS && p->tok.kind == TK_STRING) {
         const char *s = p->src + p->tok.off + 1;
         size_t n = p->tok.len - 2;
-        if (!parse_iso_ms(s, n, i)) {
+        bool present = false; /* the readers' own timestamp parser: one grammar */
+        if (lp_parse_timestamp(s, n, i, &present) != LP_OK || !present) {
             fail(p, p->tok.off,
                  "invalid timestamp \"%.*s\"; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
                  (int)(n > 40 ? 40 : n), s);

@@ -18,6 +18,15 @@ void lp_record_reject(lp_record *r, lp_stage_id stage, lp_err_t err, const char 
     r->err_msg = msg ? msg : lp_err_str(err);
 }
 
+void lp_record_set_outcome(lp_record *r, lp_qualification q, lp_disposition d)
+{
+    const char *qn = lp_qualification_name(q), *dn = lp_disposition_name(d);
+    r->qualification = q;
+    r->disposition = d;
+    lp_lead_set_str(&r->lead, LP_F_QUALIFICATION, qn, strlen(qn));
+    lp_lead_set_str(&r->lead, LP_F_DISPOSITION, dn, strlen(dn));
+}
+
 const char *lp_stage_name(lp_stage_id s)
 {
     static const char *const names[] = {

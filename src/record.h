@@ -142,6 +142,9 @@ void lp_record_init(lp_record *r);
 /* Marks a record rejected at a stage, with a message that names the field. */
 void lp_record_reject(lp_record *r, lp_stage_id stage, lp_err_t err, const char *msg);
 
+/* Sets qualification and disposition, and the derived fields rules read. */
+void lp_record_set_outcome(lp_record *r, lp_qualification q, lp_disposition d);
+
 const char *lp_stage_name(lp_stage_id s);
 const char *lp_disposition_name(lp_disposition d);
 const char *lp_qualification_name(lp_qualification q);

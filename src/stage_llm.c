@@ -549,15 +549,6 @@ static bool lead_needs(const llm_state *st, const lp_record *r, bool need[LP_LLM
     return need[LP_LLM_GRAY_ZONE] || need[LP_LLM_FIRST_LINE];
 }
 
-/* Same as the qualify stage: the outcome and its derived fields, which later rules read. */
-static void set_outcome(lp_record *r, lp_qualification q, lp_disposition d)
-{
-    const char *qn = lp_qualification_name(q), *dn = lp_disposition_name(d);
-    r->qualification = q;
-    r->disposition = d;
-    lp_lead_set_str(&r->lead, LP_F_QUALIFICATION, qn, strlen(qn));
-    lp_lead_set_str(&r->lead, LP_F_DISPOSITION, dn, strlen(dn));
-}
 
 /* Applies the answers to the record, or leaves the rules' decision with a note. */
 static void apply(lp_record *r, const bool need[LP_LLM_NUSES], const llm_verdict *v)
@@ -576,7 +567,7 @@ static void apply(lp_record *r, const bool need[LP_LLM_NUSES], const llm_verdict
     }
     if (need[LP_LLM_GRAY_ZONE] && v[LP_LLM_GRAY_ZONE].status == LP_OK) {
         lp_qualification q = v[LP_LLM_GRAY_ZONE].decision;
-        set_outcome(r, q, q == LP_QUAL_NURTURE ? LP_DISP_NURTURE : LP_DISP_SALES);
+        lp_record_set_outcome(r, q, q == LP_QUAL_NURTURE ? LP_DISP_NURTURE : LP_DISP_SALES);
     }
     const llm_verdict *fl = &v[LP_LLM_FIRST_LINE];
     if (need[LP_LLM_FIRST_LINE] && fl->status == LP_OK && fl->text &&

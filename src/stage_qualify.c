@@ -108,14 +108,6 @@ static bool holds(const lp_expr *e, const lp_lead *l, lp_worker *w)
     return !e || lp_expr_eval(e, l, w->scratch);
 }
 
-static void set_outcome(lp_record *r, lp_qualification q, lp_disposition d)
-{
-    const char *qn = lp_qualification_name(q), *dn = lp_disposition_name(d);
-    r->qualification = q;
-    r->disposition = d;
-    lp_lead_set_str(&r->lead, LP_F_QUALIFICATION, qn, strlen(qn));
-    lp_lead_set_str(&r->lead, LP_F_DISPOSITION, dn, strlen(dn));
-}
 
 static lp_step qualify_run(const void *state, lp_worker *w, lp_record *r)
 {
@@ -125,16 +117,16 @@ static lp_step qualify_run(const void *state, lp_worker *w, lp_record *r)
     for (size_t i = 0; i < st->ndisqualify; i++)
         if (lp_expr_eval(st->disqualify[i].when, l, w->scratch)) {
             r->qualify_rule = st->disqualify[i].name;
-            set_outcome(r, LP_QUAL_DISQUALIFIED, LP_DISP_DISQUALIFIED);
+            lp_record_set_outcome(r, LP_QUAL_DISQUALIFIED, LP_DISP_DISQUALIFIED);
             return LP_STEP_NEXT;
         }
     int64_t total = l->v[LP_F_SCORE_TOTAL].i;
     if (total >= st->sql_score && holds(st->sql_when, l, w))
-        set_outcome(r, LP_QUAL_SQL, LP_DISP_SALES);
+        lp_record_set_outcome(r, LP_QUAL_SQL, LP_DISP_SALES);
     else if (total >= st->mql_score && holds(st->mql_when, l, w))
-        set_outcome(r, LP_QUAL_MQL, LP_DISP_SALES);
+        lp_record_set_outcome(r, LP_QUAL_MQL, LP_DISP_SALES);
     else
-        set_outcome(r, LP_QUAL_NURTURE, LP_DISP_NURTURE);
+        lp_record_set_outcome(r, LP_QUAL_NURTURE, LP_DISP_NURTURE);
     r->gray_zone = st->gray_zone > 0 && (llabs(total - st->sql_score) <= st->gray_zone ||
                                          llabs(total - st->mql_score) <= st->gray_zone);
     return LP_STEP_NEXT;
