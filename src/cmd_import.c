@@ -19,6 +19,7 @@
  * are served by rd_kafka_poll() on the main thread too, so the counters need
  * no locks. The only state shared with a signal handler is a sig_atomic_t.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -502,7 +503,8 @@ static lp_err_t import_open(import_run *run, const char **topic)
         (rc = import_wire_new(run, *topic)))
         return rc;
     if (!(run->rejects = fopen(run->o->rejects, "w"))) {
-        fprintf(stderr, "leadpipe import: cannot create %s\n", run->o->rejects);
+        fprintf(stderr, "leadpipe import: cannot create %s: %s\n", run->o->rejects,
+                strerror(errno));
         return LP_E_IO;
     }
     return LP_OK;
