@@ -124,19 +124,17 @@ static lp_err_t read_topic_keys(const char *bootstraps, const char *topic, int p
 }
 
 static void report(const lp_embedded_opts *o, const lp_runtime_stats *st, uint64_t import_rejects,
-                   const char *rejects_path, const outcome_count *oc, uint64_t routed_msgs,
-                   uint64_t rejected_msgs)
+                   const char *rejects_path, const outcome_count *in, const outcome_count *oc,
+                   uint64_t routed_msgs, uint64_t rejected_msgs)
 {
     const lp_topics *t = lp_pipeline_topics(o->run->pl);
-    uint64_t imported = st->consumed;
-    uint64_t missing = imported > lp_strset_count(oc->keys) ?
-                       imported - lp_strset_count(oc->keys) : 0;
+    size_t leads = lp_strset_count(in->keys), answered = lp_strset_count(oc->keys);
     fprintf(stderr, "\nleadpipe run --embedded: report\n\n");
     if (import_rejects)
         fprintf(stderr, "  import     %llu rows rejected before Kafka (see %s)\n",
                 (unsigned long long)import_rejects, rejects_path);
-    fprintf(stderr, "  consumed   %llu records from %s\n", (unsigned long long)st->consumed,
-            t->input);
+    fprintf(stderr, "  input      %zu leads on %s; %llu records consumed\n", leads, t->input,
+            (unsigned long long)st->consumed);
     fprintf(stderr, "  outcomes   %llu on %s + %llu on %s\n", (unsigned long long)routed_msgs,
             t->routed, (unsigned long long)rejected_msgs, t->rejected);
     fprintf(stderr, "  nurture    %llu tasks on %s\n", (unsigned long long)st->tasks, t->nurture);
@@ -144,10 +142,13 @@ static void report(const lp_embedded_opts *o, const lp_runtime_stats *st, uint64
                     "group join and the idle wait\n",
             st->active_seconds > 0 ? (double)st->consumed / st->active_seconds : 0.0,
             st->active_seconds, st->seconds);
-    fprintf(stderr, "  check      every consumed lead has exactly one outcome: %s "
-                    "(%llu missing, %llu duplicated)\n",
-            missing == 0 && oc->repeated == 0 ? "yes" : "NO", (unsigned long long)missing,
-            (unsigned long long)oc->repeated);
+    fprintf(stderr, "  check      every lead has an outcome: %s (%zu missing)",
+            answered >= leads ? "yes" : "NO", leads > answered ? leads - answered : 0);
+    if (oc->repeated)
+        fprintf(stderr, "; %llu outcomes repeated by at-least-once redelivery after a "
+                        "rebalance\n", (unsigned long long)oc->repeated);
+    else
+        fprintf(stderr, "; exactly one each\n");
     lp_pipeline_report(o->run->pl, stderr);
 }
 
@@ -171,6 +172,18 @@ int lp_embedded_run(const lp_embedded_opts *o)
         goto out;
     lp_runtime_opts ro = *o->run;
     ro.brokers = bs;
+    /* The mock coordinator can wait a whole session timeout in a group join
+     * (notes in README); on a local development broker a short one is safe.
+     * The user's -X options come after these, so they still win. */
+    const char **x = calloc((size_t)ro.nxprops + 2, sizeof(char *));
+    if (!x)
+        goto out;
+    x[0] = "consumer.session.timeout.ms=6000";
+    x[1] = "consumer.heartbeat.interval.ms=500";
+    for (int i = 0; i < ro.nxprops; i++)
+        x[i + 2] = ro.xprops[i];
+    ro.xprops = x;
+    ro.nxprops += 2;
     if (o->serve) {
         printf("bootstrap.servers=%s\n", bs);
         fflush(stdout);
@@ -178,20 +191,22 @@ int lp_embedded_run(const lp_embedded_opts *o)
     }
     lp_runtime_stats st;
     lp_err_t rc = lp_runtime_run(&ro, &st);
+    free(x);
     status = lp_err_exit_code(rc);
     if (rc != LP_OK)
         goto out;
-    outcome_count oc = {lp_strset_new(), 0, 0};
-    uint64_t routed_msgs = 0;
-    if (read_topic_keys(bs, t->routed, o->partitions, &oc) == LP_OK) {
-        routed_msgs = oc.messages;
+    outcome_count in = {lp_strset_new(), 0, 0}, oc = {lp_strset_new(), 0, 0};
+    if (read_topic_keys(bs, t->input, o->partitions, &in) == LP_OK &&
+        read_topic_keys(bs, t->routed, o->partitions, &oc) == LP_OK) {
+        uint64_t routed_msgs = oc.messages;
         if (read_topic_keys(bs, t->rejected, o->partitions, &oc) == LP_OK) {
-            report(o, &st, count_lines(rejects), rejects, &oc, routed_msgs,
+            report(o, &st, count_lines(rejects), rejects, &in, &oc, routed_msgs,
                    oc.messages - routed_msgs);
-            if (oc.repeated || lp_strset_count(oc.keys) != st.consumed)
-                status = 1;
+            if (lp_strset_count(oc.keys) != lp_strset_count(in.keys))
+                status = 1; /* a lead without an outcome */
         }
     }
+    lp_strset_free(in.keys);
     lp_strset_free(oc.keys);
 out:
     lp_broker_stop(b);
