@@ -269,13 +269,12 @@ typedef struct batch_run {
     lp_buf scratch; /* segments of the record being finished in order */
 } batch_run;
 
-static lp_err_t add_segment(batch_run *br, lp_buf *segs, uint8_t sink, const lp_buf *bytes)
+static lp_err_t add_segment(lp_buf *segs, uint8_t sink, const lp_buf *bytes)
 {
     uint32_t len = (uint32_t)bytes->len;
     if (lp_buf_putc(segs, (char)sink) || lp_buf_append(segs, &len, sizeof(len)) ||
         lp_buf_append(segs, bytes->data, bytes->len))
         return LP_E_NOMEM;
-    (void)br;
     return LP_OK;
 }
 
@@ -293,7 +292,7 @@ static lp_err_t encode_outcome(batch_run *br, const lp_record *r, batch_file_sta
         unsigned code = (unsigned)r->err - 100;
         st->by_code[code < BATCH_CODES ? code : 0]++;
         rc = out->enc_rejected(r, &out->info, &out->buf);
-        return rc ? rc : add_segment(br, segs, SINK_REJECTED, &out->buf);
+        return rc ? rc : add_segment(segs, SINK_REJECTED, &out->buf);
     }
     st->routed++;
     fs->routed++;
@@ -301,12 +300,12 @@ static lp_err_t encode_outcome(batch_run *br, const lp_record *r, batch_file_sta
     st->qualification[r->qualification]++;
     st->gray_zone += r->gray_zone;
     if ((rc = out->enc_routed(r, &out->info, &out->buf)) ||
-        (rc = add_segment(br, segs, SINK_ROUTED, &out->buf)))
+        (rc = add_segment(segs, SINK_ROUTED, &out->buf)))
         return rc;
     for (uint16_t t = 0; t < r->ntasks; t++) {
         lp_buf_reset(&out->buf);
         if ((rc = out->enc_task(r, &r->tasks[t], &out->info, &out->buf)) ||
-            (rc = add_segment(br, segs, SINK_NURTURE, &out->buf)))
+            (rc = add_segment(segs, SINK_NURTURE, &out->buf)))
             return rc;
         st->tasks++;
     }
