@@ -175,11 +175,39 @@ fail:
     return rc;
 }
 
+#define RELEASE_STEP (64u << 20)   /* drop read pages in steps of this much */
+#define RELEASE_MARGIN (16u << 20) /* and keep this much behind the current row */
+
+/*
+ * A large export is mapped whole, and the pages already read would stay
+ * resident until the file is closed. Dropping them keeps a 2 GB import's
+ * memory flat. MADV_DONTNEED on a private read-only file mapping only drops
+ * the resident copy: the bytes are read again from the file if touched, so
+ * every pointer handed out stays valid.
+ */
+static void release_read_pages(lp_reader *r, const lp_record *rec)
+{
+    const char *base = r->mapped;
+    if (!base || !rec->raw.ptr || rec->raw.ptr < base || rec->raw.ptr >= base + r->len)
+        return;
+    size_t at = (size_t)(rec->raw.ptr - base);
+    if (at < r->released + RELEASE_STEP + RELEASE_MARGIN)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t upto = (at - RELEASE_MARGIN) & ~(page - 1);
+    if (upto > r->released && madvise((char *)base + r->released, upto - r->released,
+                                      MADV_DONTNEED) == 0)
+        r->released = upto;
+}
+
 lp_err_t lp_reader_next(lp_reader *r, lp_arena *a, lp_record *rec)
 {
     lp_record_init(rec);
     rec->origin.name = r->path;
-    return r->be->next(r, a, rec);
+    lp_err_t rc = r->be->next(r, a, rec);
+    if (rc == LP_OK)
+        release_read_pages(r, rec);
+    return rc;
 }
 
 const char *lp_reader_error(const lp_reader *r)

@@ -40,6 +40,7 @@ struct lp_reader {
     size_t len;
     size_t pos;      /* bytes consumed (CSV, JSONL) */
     void *mapped;    /* mmap of buf, or NULL */
+    size_t released; /* bytes of the mapping already dropped from memory */
     char *heap;      /* malloc'd buf (stdin), or NULL */
 };
 
