@@ -31,6 +31,8 @@
 #include <string.h>
 
 #define JIT_STACK_MAX (512u * 1024u)
+/* Keeps a rarely taken or loop-heavy test out of its caller's register budget. */
+#define NOINLINE __attribute__((noinline))
 #define MEMO_ITEM 64u /* memo_entry slot of a list item */
 
 /* ---- evaluation ------------------------------------------------------- */
@@ -44,7 +46,7 @@ static inline bool fold_equal(const char *s, const char *lit, size_t n)
     return true;
 }
 
-static bool needle_in(const lp_expr_needle *nd, const char *h, size_t n)
+static NOINLINE bool needle_in(const lp_expr_needle *nd, const char *h, size_t n)
 {
     size_t m = nd->len;
     if (m == 0)
@@ -59,7 +61,7 @@ static bool needle_in(const lp_expr_needle *nd, const char *h, size_t n)
     return false;
 }
 
-static bool re_match(const pcre2_code *re, bool jit, const char *s, size_t len,
+static NOINLINE bool re_match(const pcre2_code *re, bool jit, const char *s, size_t len,
                      lp_expr_scratch *sc)
 {
     PCRE2_SPTR subj = (PCRE2_SPTR)(s ? s : "");
@@ -127,6 +129,15 @@ static uint64_t word_starts(const char *s, size_t n)
     return bits;
 }
 
+/* Bit (b & 63) for the byte b at each position in starts (see lp_expr_lits.letters). */
+static uint64_t start_letters(const char *s, uint64_t starts)
+{
+    uint64_t bits = 0;
+    for (; starts; starts &= starts - 1)
+        bits |= 1ull << ((unsigned char)s[__builtin_ctzll(starts)] & 63);
+    return bits;
+}
+
 /* The literals of L that match at one of the byte positions in starts. */
 static bool lits_at_starts(const lp_expr_lits *L, const char *s, size_t n, uint64_t starts)
 {
@@ -177,7 +188,7 @@ static inline lp_expr_memo *memo_entry(lp_expr_scratch *sc, unsigned slot, const
  * every literal begins a word (\b then a word byte), only word starts are
  * tried; they are found once per value and lead through the memo.
  */
-static bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
+static NOINLINE bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
                        lp_expr_scratch *sc)
 {
     if (L->anchored && n <= 64 && sc && sc->gen) {
@@ -185,10 +196,12 @@ static bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size
         if (!(m->flags & MEMO_WORDS)) {
             m->ascii = is_ascii(s, n);
             m->starts = m->ascii ? word_starts(s, n) : 0;
+            m->letters = start_letters(s, m->starts);
             m->flags |= MEMO_WORDS;
         }
+        /* no word starts with a byte any literal starts with: no match */
         if (m->ascii)
-            return lits_at_starts(L, s, n, m->starts);
+            return (m->letters & L->letters) && lits_at_starts(L, s, n, m->starts);
         return re_match(L->re, L->jit, s, n, sc);
     }
     if (!is_ascii(s, n))
@@ -209,7 +222,7 @@ static uint64_t memo_hash(lp_expr_scratch *sc, unsigned slot, const char *s, siz
     return m->hash;
 }
 
-static bool set_has(const lp_strset *set, unsigned slot, const char *s, size_t len,
+static NOINLINE bool set_has(const lp_strset *set, unsigned slot, const char *s, size_t len,
                     lp_expr_scratch *sc)
 {
     if (!sc || !sc->gen)
@@ -217,7 +230,11 @@ static bool set_has(const lp_strset *set, unsigned slot, const char *s, size_t l
     return lp_strset_has_hashed(set, memo_hash(sc, slot, s, len), s, len);
 }
 
-/* One string test of a string leaf against one value; slot as memo_entry. */
+/*
+ * One string test of a string leaf against one value; slot as memo_entry.
+ * Every case is a call in tail position and the tests are not inlined, so
+ * this dispatch saves no registers: most leaves are one cheap test.
+ */
 static bool text_test(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
                       lp_expr_scratch *sc)
 {
@@ -235,15 +252,12 @@ static bool text_test(const lp_expr_node *n, unsigned slot, const char *s, size_
     }
 }
 
-static bool text_leaf(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *sc)
+/* A string leaf on a list field: any item passes (none, when negated). */
+static NOINLINE bool list_leaf(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *sc)
 {
     bool hit = false;
-    if (n->flags & NF_LIST) {
-        for (uint32_t k = 0; k < v->len && !hit; k++)
-            hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc);
-    } else {
-        hit = text_test(n, n->field, v->s, v->len, sc);
-    }
+    for (uint32_t k = 0; k < v->len && !hit; k++)
+        hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc);
     return hit != ((n->flags & NF_NEG) != 0);
 }
 
@@ -288,16 +302,22 @@ static inline double as_double(const lp_expr_node *n, const lp_val *v)
     return (n->flags & NF_DOUBLE) ? v->d : (double)v->i;
 }
 
-/* The test of one program node: has(), or a leaf on a present field. */
-static bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratch *sc)
+/*
+ * The test of one program node: has(), or a leaf on a present field (a
+ * missing field makes every leaf false, and has() too). Numbers and
+ * booleans are tested inline; string leaves call out.
+ */
+static inline bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratch *sc)
 {
-    bool present = lp_lead_has(lead, (lp_field_id)n->field);
-    if (n->op == OP_HAS || !present)
-        return present;
+    if (!lp_lead_has(lead, (lp_field_id)n->field))
+        return false;
     const lp_val *v = &lead->v[n->field];
+    bool neg = (n->flags & NF_NEG) != 0;
     switch (n->op) {
+    case OP_HAS:
+        return true;
     case OP_BOOL:
-        return ((v->i != 0) == (n->u.i != 0)) != ((n->flags & NF_NEG) != 0);
+        return ((v->i != 0) == (n->u.i != 0)) != neg;
     case OP_CMP_I:
         return cmp_int(n->cmp, v->i, n->u.i);
     case OP_CMP_D:
@@ -309,8 +329,16 @@ static bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratc
         return x >= n->u.rd.lo && x <= n->u.rd.hi;
     }
     default:
-        return text_leaf(n, v, sc);
+        break;
     }
+    if (n->flags & NF_LIST)
+        return list_leaf(n, v, sc);
+    /* the common scalar string tests are called from here, without text_test's dispatch */
+    if (n->op == OP_STR_IN)
+        return set_has(n->u.set, n->field, v->s, v->len, sc) != neg;
+    if (n->op == OP_STR_LITS)
+        return lits_match(n->u.lits, n->field, v->s, v->len, sc) != neg;
+    return text_test(n, n->field, v->s, v->len, sc) != neg;
 }
 
 /*

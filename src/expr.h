@@ -91,12 +91,21 @@ void lp_expr_scratch_free(lp_expr_scratch *s);
 
 /*
  * Starts the evaluation of one lead with scratch s: forgets what s remembers
- * of the previous lead. Once s has been reset, evaluation remembers the set
- * hash of each string value it tests ("in" against several sets on the same
- * field hashes the value once), so a caller that resets must reset again
- * before each new lead, or after changing a string in place. A scratch that
- * is never reset remembers nothing. Constant time; call it once per lead per
- * stage.
+ * of earlier evaluations. Once s has been reset, evaluation remembers what
+ * it learns about each string value it tests (its set hash, its word starts)
+ * under the value's field, address and length, and answers later tests of
+ * the same value from that memo until the next reset.
+ *
+ * Invariant: between two resets, the bytes of every string value that was
+ * evaluated stay unchanged and allocated. A caller must therefore reset
+ *   - before each new lead (a new lead's strings may sit at the addresses of
+ *     an old one's, e.g. after an arena reset), and
+ *   - after writing into a string's bytes in place, or freeing them.
+ * Pointing a field at other, live bytes needs no reset: the address or the
+ * length differs, so the memo is not consulted. The chain (pipeline.c) resets
+ * once per record visit and after each stage that may rewrite strings, so
+ * the rule stages share one memo per lead. A scratch that is never reset
+ * remembers nothing. Constant time.
  */
 void lp_expr_scratch_reset(lp_expr_scratch *s);
 

@@ -817,8 +817,11 @@ static bool lits_branch(lp_expr_lits *L, const char *s, size_t n, size_t *i, boo
     L->tb[k] = tb;
     unsigned char c0 = (unsigned char)L->lit[k][0];
     L->first[c0] |= (uint16_t)(1u << k);
-    if (L->caseless && c0 >= 'a' && c0 <= 'z')
+    L->letters |= 1ull << (c0 & 63);
+    if (L->caseless && c0 >= 'a' && c0 <= 'z') {
         L->first[c0 - 'a' + 'A'] |= (uint16_t)(1u << k);
+        L->letters |= 1ull << ((c0 - 'a' + 'A') & 63);
+    }
     return true;
 }
 

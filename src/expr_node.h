@@ -99,6 +99,7 @@ typedef struct lp_expr_lits {
     uint8_t tb[LITS_MAX]; /* \b after literal k */
     bool anchored;  /* every literal starts with a word byte after \b */
     uint16_t first[256];  /* bit k: literal k can start with this byte (either case if caseless) */
+    uint64_t letters;     /* bit (b & 63) for every byte b with first[b] != 0 */
     char lit[LITS_MAX][LITS_LEN_MAX];
 } lp_expr_lits;
 
@@ -160,6 +161,7 @@ typedef struct lp_expr_memo {
     uint64_t gen;    /* the scratch generation it belongs to */
     uint64_t hash;   /* lp_strset_hash of the value */
     uint64_t starts; /* bit i: a word starts at byte i (values of <= 64 bytes) */
+    uint64_t letters; /* bit (b & 63) for the byte b at each of those starts */
     uint32_t len;
     uint8_t flags;   /* MEMO_* */
     bool ascii;      /* no byte >= 0x80 */

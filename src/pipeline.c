@@ -11,6 +11,15 @@
  *
  * Running: lp_pipeline_process() walks the stage table from r->next_stage.
  * Everything a stage needs was resolved at load time.
+ *
+ * The worker's rule memo (expr.h: set hashes and word starts of the lead's
+ * strings) lives for one visit of one record: it is reset when
+ * lp_pipeline_process() starts or resumes a record (the worker's arena may
+ * hold another lead's strings at the same addresses) and after each stage
+ * that may rewrite strings (validate, dedupe, enrich, llm: those not marked
+ * keeps_strings). So score, qualify, route and nurture hash email_domain or
+ * country once between them, and a rewritten string is never answered from
+ * the memo.
  */
 #include "pipeline.h"
 
@@ -513,6 +522,7 @@ bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp
 {
     if ((unsigned)s >= LP_STAGE_COUNT || !lp_chain[s])
         return false;
+    lp_expr_scratch_reset(w->scratch); /* the record may be new to this worker */
     lp_chain[s]->run(pl->state[s], w, r);
     return true;
 }
@@ -523,11 +533,14 @@ lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r)
         return LP_OK;
     if (r->next_stage < LP_STAGE_VALIDATE)
         r->next_stage = LP_STAGE_VALIDATE;
+    lp_expr_scratch_reset(w->scratch); /* a new record, or one resumed after others */
     while (r->next_stage < LP_STAGE_DONE) {
         lp_stage_id s = (lp_stage_id)r->next_stage++;
         if (!lp_chain[s])
             continue;
         lp_step step = lp_chain[s]->run(pl->state[s], w, r);
+        if (!lp_chain[s]->keeps_strings)
+            lp_expr_scratch_reset(w->scratch); /* it may have rewritten a string */
         if (step == LP_STEP_PARK) {
             r->next_stage = (uint8_t)s; /* run the stage again with its answer */
             return LP_E_PARK;

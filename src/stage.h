@@ -14,6 +14,11 @@
  * the LLM router plug in: they implement this interface and may return
  * LP_STEP_PARK.
  *
+ * Rule memo: the chain resets the worker's lp_expr_scratch when it starts
+ * or resumes a record and after every stage not marked keeps_strings, so
+ * the rule stages (score, qualify, route, nurture) share what evaluation
+ * learnt about the lead's strings. They must not reset it themselves.
+ *
  * Parking (park.h): run() returns LP_STEP_PARK after setting
  * r->park_deadline_ms. The driver detaches the record and calls submit(),
  * which hands it to the stage's service; the service answers through the
@@ -65,6 +70,14 @@ typedef struct lp_stage_def {
     void (*free)(void *state);
     /* Optional: the stage's end-of-run summary (lp_pipeline_report). */
     void (*report)(const void *state, FILE *f);
+    /*
+     * True when run() never writes into the bytes of a lead string, nor
+     * gives them back to an arena: it changes a string field only by
+     * pointing it at other, live bytes. The chain keeps the worker's rule
+     * memo (lp_expr_scratch_reset) across such a stage; after any other
+     * stage it is forgotten.
+     */
+    bool keeps_strings;
 } lp_stage_def;
 
 /*

@@ -285,7 +285,6 @@ static lp_step nurture_run(const void *state, lp_worker *w, lp_record *r)
     size_t need = 0;
     const nurture_seq *chosen[64];
     size_t nchosen = 0;
-    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
     for (size_t i = 0; i < st->nseqs && nchosen < 64; i++) {
         if (!lp_expr_eval(st->seqs[i].when, &r->lead, w->scratch))
             continue;
@@ -331,4 +330,5 @@ const lp_stage_def lp_stage_nurture = {
     .compile = nurture_compile,
     .run = nurture_run,
     .free = nurture_free,
+    .keeps_strings = true, /* the chain keeps the rule memo across it */
 };

@@ -113,7 +113,6 @@ static lp_step qualify_run(const void *state, lp_worker *w, lp_record *r)
 {
     const qualify_state *st = state;
     const lp_lead *l = &r->lead;
-    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
     for (size_t i = 0; i < st->ndisqualify; i++)
         if (lp_expr_eval(st->disqualify[i].when, l, w->scratch)) {
             r->qualify_rule = st->disqualify[i].name;
@@ -153,4 +152,5 @@ const lp_stage_def lp_stage_qualify = {
     .compile = qualify_compile,
     .run = qualify_run,
     .free = qualify_free,
+    .keeps_strings = true, /* the chain keeps the rule memo across it */
 };

@@ -224,7 +224,6 @@ static const char *assign_owner(route_state *st, const route_rule *rule, const l
 static lp_step route_run(const void *state, lp_worker *w, lp_record *r)
 {
     route_state *st = (route_state *)state; /* only the capacity counters change */
-    lp_expr_scratch_reset(w->scratch);      /* a new lead for the set-hash memo */
     for (size_t i = 0; i < st->nrules; i++) {
         const route_rule *rule = &st->rules[i];
         if (!lp_expr_eval(rule->when, &r->lead, w->scratch))
@@ -274,4 +273,5 @@ const lp_stage_def lp_stage_route = {
     .compile = route_compile,
     .run = route_run,
     .free = route_free,
+    .keeps_strings = true, /* the chain keeps the rule memo across it */
 };

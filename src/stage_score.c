@@ -338,7 +338,6 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
     const score_state *st = state;
     lp_lead *l = &r->lead;
     double decay = activity_decay(st, l);
-    lp_expr_scratch_reset(w->scratch); /* a new lead for the set-hash memo */
     int64_t group_sum[SCORE_MAX_GROUPS] = {0};
     int64_t dim_sum[2] = {0, 0};
     size_t room = st->nrules * sizeof(lp_reason);
@@ -394,4 +393,5 @@ const lp_stage_def lp_stage_score = {
     .compile = score_compile,
     .run = score_run,
     .free = score_free,
+    .keeps_strings = true, /* the chain keeps the rule memo across it */
 };

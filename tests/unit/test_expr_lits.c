@@ -2,7 +2,10 @@
  * Unit tests for the fast paths of rule evaluation (expr.c): regexes that
  * are alternations of literals, matched without PCRE2, must agree with PCRE2
  * on every value; the per-lead memo of set hashes and word starts must never
- * carry a verdict over to the next lead.
+ * carry a verdict over to the next lead, nor past a string rewritten in
+ * place (through the chain too, which keeps one memo across its rule
+ * stages); rules evaluated with the memo agree with a plain evaluation over
+ * many generated leads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,10 +16,15 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "expr.h"
 #include "lead.h"
+#include "leadgen.h"
+#include "pipeline.h"
+#include "record.h"
 #include "strset.h"
 
 static lp_strset *g_tier1;
@@ -206,6 +214,179 @@ static void hashed_lookups_match_plain_ones(void **state)
     lp_strset_free(s);
 }
 
+/* A string rewritten in place after a reset is tested afresh once reset again. */
+static void rewritten_string_after_reset_is_tested_afresh(void **state)
+{
+    (void)state;
+    lp_expr *in = compile_ok("country in $tier1");
+    lp_expr *re = compile_ok("title ~ /\\b(vp|chief)\\b/i");
+    lp_expr_scratch *sc = lp_expr_scratch_new();
+    char country[3] = "us", title[10] = "VP Sales";
+    lp_lead l;
+    lp_lead_clear(&l);
+    lp_lead_set_str(&l, LP_F_COUNTRY, country, 2);
+    lp_lead_set_str(&l, LP_F_TITLE, title, 8);
+    lp_expr_scratch_reset(sc);
+    assert_true(lp_expr_eval(in, &l, sc));
+    assert_true(lp_expr_eval(re, &l, sc));
+    memcpy(country, "fr", 2);     /* same address and length: the memo's key */
+    memcpy(title, "Ex Sales", 8); /* word starts at the same bytes, other letters */
+    lp_expr_scratch_reset(sc);
+    assert_false(lp_expr_eval(in, &l, sc));
+    assert_false(lp_expr_eval(re, &l, sc));
+    lp_expr_scratch_free(sc);
+    lp_expr_free(in);
+    lp_expr_free(re);
+}
+
+static const char chain_yaml[] =
+    "pipeline: {name: memo}\n"
+    "validate: {required: [], email: ignore, phone: ignore, urls: ignore}\n"
+    "dedupe: {enabled: false}\n"
+    "score:\n"
+    "  rules:\n"
+    "    - {name: vp, when: 'title ~ /\\bvp\\b/i', points: 30}\n"
+    "    - {name: na, when: 'country in [\"US\", \"CA\"]', points: 40}\n"
+    "qualify:\n"
+    "  sql_score: 60\n"
+    "  mql_score: 30\n"
+    "  disqualify:\n"
+    "    - {name: rival, when: 'country in [\"RU\"]'}\n"
+    "route:\n"
+    "  rules:\n"
+    "    - {name: na, when: 'country in [\"US\", \"CA\"] and title ~ /\\bvp\\b/i', queue: na}\n"
+    "    - {name: eu, when: 'country in [\"FR\", \"RU\"]', queue: eu}\n"
+    "  default: {queue: other}\n";
+
+/* Runs one record whose country and title point at the caller's buffers. */
+static void run_chain(const lp_pipeline *pl, lp_worker *w, lp_record *r, const char *country,
+                      const char *title)
+{
+    lp_record_init(r);
+    lp_lead_set_str(&r->lead, LP_F_COUNTRY, country, 2);
+    lp_lead_set_str(&r->lead, LP_F_TITLE, title, strlen(title));
+    lp_lead_set_str(&r->lead, LP_F_EMAIL, "a@b.example", 11);
+    assert_int_equal(lp_pipeline_process(pl, w, r), LP_OK);
+}
+
+/*
+ * Two leads whose strings sit at the same addresses with the same lengths
+ * (as after an arena reset) through one worker: the chain's shared memo must
+ * not answer the second lead from the first, in any rule stage.
+ */
+static void chain_memo_never_answers_a_rewritten_string(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/lp-test-memo-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(chain_yaml, f);
+    fclose(f);
+    lp_pipeline *pl = NULL;
+    int nerr = 0;
+    assert_int_equal(lp_pipeline_load(path, stderr, &pl, &nerr), LP_OK);
+    remove(path);
+    lp_worker *w = lp_worker_new(pl);
+    char country[3] = "US", title[8] = "VP Ops";
+    lp_record r;
+    run_chain(pl, w, &r, country, title);
+    assert_int_equal(r.qualification, LP_QUAL_SQL);
+    assert_string_equal(r.owner, "na");
+    memcpy(country, "RU", 2);
+    memcpy(title, "Vx Ops", 6);
+    run_chain(pl, w, &r, country, title);
+    assert_int_equal(r.qualification, LP_QUAL_DISQUALIFIED);
+    assert_string_equal(r.owner, "eu");
+    memcpy(country, "CA", 2);
+    memcpy(title, "vp ops", 6);
+    run_chain(pl, w, &r, country, title);
+    assert_int_equal(r.qualification, LP_QUAL_SQL);
+    assert_string_equal(r.owner, "na");
+    lp_worker_free(w);
+    lp_pipeline_free(pl);
+}
+
+/* Every rule of the default pipeline, and a few shapes it does not use. */
+static const char *const diff_rules[] = {
+    "seniority in [\"c_suite\", \"owner\", \"founder\", \"partner\"] or title ~ /\\b(ceo|cto|cfo|coo|cmo|cro|chief|founder|co-founder|owner|president)\\b/i",
+    "seniority == \"vp\" or title ~ /\\b(vp|svp|evp|vice president)\\b/i",
+    "seniority == \"head\" or title ~ /\\bhead of\\b/i",
+    "seniority == \"director\" or title ~ /\\bdirector\\b/i",
+    "seniority == \"manager\" or title ~ /\\b(manager|lead)\\b/i",
+    "seniority in [\"entry\", \"senior\"] and not (title ~ /\\b(manager|director|head|vp|chief)\\b/i)",
+    "seniority == \"intern\" or title ~ /\\b(student|intern|trainee|apprentice)\\b/i",
+    "department ~ /sales|revenue|business development/i or title ~ /\\b(sales|revenue|account executive|sdr|bdr)\\b/i",
+    "department ~ /marketing/i or title ~ /\\b(marketing|growth|demand gen)\\b/i",
+    "title ~ /\\b(revops|revenue operations|sales operations|marketing operations)\\b/i",
+    "department ~ /engineering|technical|it\\b|information technology/i",
+    "employee_count >= 1000", "employee_count between 201 and 999", "employee_count < 5",
+    "annual_revenue >= 50000000",
+    "industry in [\"Computer Software\", \"Internet\", \"Banking\"]",
+    "country in $tier1 or country in [\"GB\", \"DE\", \"NL\", \"AU\"]", "not has(country)",
+    "technologies in [\"salesforce\", \"hubspot\", \"pipedrive\"]",
+    "technologies in [\"aws\", \"gcp\", \"azure\"]", "technologies contains \"force\"",
+    "not (email_domain in [\"gmail.com\", \"yahoo.com\", \"hotmail.com\"])",
+    "email_domain in [\"gmail.com\", \"yahoo.com\", \"hotmail.com\"]", "has(phone)",
+    "not has(title)", "page_views >= 5", "email_clicks >= 1", "form_fills >= 1",
+    "campaign ~ /demo|trial|pricing/i or utm_campaign ~ /demo|trial|pricing/i",
+    "utm_medium in [\"cpc\", \"ppc\", \"paid_search\"]",
+    "utm_source in [\"referral\", \"partner\", \"event\", \"webinar\"] or source ~ /referral|event|webinar|trade show/i",
+    "opted_out == true", "title contains \"vice\"", "title ~ /^(Chief|VP)\\s/",
+    "country != \"US\" and title != \"CEO\"", "company_name ~ /\\b(inc|gmbh|ltd)\\b/i",
+};
+
+/*
+ * The memo (one reset per lead, shared by every rule, as in the chain)
+ * changes no verdict: every rule on many generated leads, in two passes as
+ * two rule stages would, against a scratch that is never reset (no memo).
+ */
+static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
+{
+    (void)state;
+    enum { NRULES = sizeof(diff_rules) / sizeof(diff_rules[0]), NLEADS = 20000 };
+    lp_expr *rules[NRULES];
+    for (size_t i = 0; i < NRULES; i++)
+        rules[i] = compile_ok(diff_rules[i]);
+    lp_leadgen_opts o;
+    lp_leadgen_opts_init(&o);
+    o.seed = 7;
+    lp_leadgen *g = lp_leadgen_new(&o);
+    assert_non_null(g);
+    lp_arena a;
+    lp_arena_init(&a, 0);
+    lp_expr_scratch *memo = lp_expr_scratch_new(), *plain = lp_expr_scratch_new();
+    size_t hits[NRULES] = {0};
+    for (uint32_t k = 0; k < NLEADS; k++) {
+        if (k % 256 == 0)
+            lp_arena_reset(&a); /* the next leads reuse the same addresses */
+        lp_lead l;
+        lp_leadgen_next(g, &l, &a);
+        lp_str email = lp_lead_str(&l, LP_F_EMAIL); /* email_domain, as validate derives it */
+        const char *at = email.len ? memchr(email.ptr, '@', email.len) : NULL;
+        if (at)
+            lp_lead_set_str(&l, LP_F_EMAIL_DOMAIN, at + 1, email.len - (size_t)(at + 1 - email.ptr));
+        lp_expr_scratch_reset(memo);
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < NRULES; i++) {
+                bool want = lp_expr_eval(rules[i], &l, plain);
+                if (lp_expr_eval(rules[i], &l, memo) != want)
+                    fail_msg("lead %u, rule '%s': memo says %d", k, diff_rules[i], !want);
+                hits[i] += want && pass == 0;
+            }
+    }
+    for (size_t i = 0; i < NRULES; i++)
+        lp_expr_free(rules[i]);
+    lp_expr_scratch_free(memo);
+    lp_expr_scratch_free(plain);
+    lp_arena_free(&a);
+    lp_leadgen_free(g);
+    /* the generated leads exercise the title, set and list rules both ways */
+    static const size_t both_ways[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 18, 21, 22, 29, 30};
+    for (size_t i = 0; i < sizeof(both_ways) / sizeof(both_ways[0]); i++)
+        assert_true(hits[both_ways[i]] > 0 && hits[both_ways[i]] < NLEADS);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -229,6 +410,9 @@ int main(void)
         cmocka_unit_test(default_rules_on_titles),
         cmocka_unit_test(memo_forgets_the_previous_lead),
         cmocka_unit_test(hashed_lookups_match_plain_ones),
+        cmocka_unit_test(rewritten_string_after_reset_is_tested_afresh),
+        cmocka_unit_test(chain_memo_never_answers_a_rewritten_string),
+        cmocka_unit_test(memo_agrees_with_plain_evaluation_on_generated_leads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
