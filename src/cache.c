@@ -9,20 +9,38 @@
  * caller's bytes; a negative entry is the header alone.
  *
  * Reads: each thread keeps one read transaction per cache in a
- * thread-specific slot. lp_cache_get() renews it, copies the value into the
- * slot's own buffer, and resets it before returning. A read transaction is
- * therefore live only inside lp_cache_get(), which is what makes growing the
- * map safe, and the copy is what keeps the returned value valid "until the
- * same thread's next call" without pinning a snapshot.
+ * thread-specific slot, and keeps its snapshot open from one lookup to the
+ * next, so that a lookup on a warm cache is one B-tree walk: no renew and
+ * reset (reader-table writes), and no re-reading of the table's root from
+ * the main database, which LMDB does on the first use of a named table in
+ * every renewed transaction. A snapshot is renewed at the next lookup when
+ *   - this process committed a write since it began (c->writes changed):
+ *     a lookup that starts after lp_cache_put() returned sees what it wrote,
+ *     exactly as before (the enrichment service relies on it);
+ *   - it is older than SNAPSHOT_MS: another process's writes show up within
+ *     that time, and the pages LMDB may not reuse while a reader could see
+ *     them are held at most that long by a busy thread.
+ * The trade-off: a thread that stops looking up keeps its last snapshot
+ * until its next lookup or its exit. That costs no memory, only page reuse:
+ * a writer in another process grows the file by what it rewrites meanwhile,
+ * instead of recycling those pages. Growth (below) releases every snapshot.
+ * Lookups copy nothing: the caller's function reads the value in place,
+ * inside the snapshot (lp_cache_lookup); lp_cache_get() copies it into the
+ * slot's buffer, so that it outlives the call.
  *
- * Growth: mdb_env_set_mapsize() needs no live transaction in this process.
- * Every transaction (read or write) runs under the read side of c->grow; a
- * writer that hits MDB_MAP_FULL aborts, takes the write side (waiting for
- * in-flight lookups, which are short), doubles the map up to max_map_size,
- * and retries. MDB_MAP_RESIZED (another process grew it) is handled the same
- * way with a size of 0 (adopt the current size).
+ * Slots and growth: mdb_env_set_mapsize() remaps, so it needs no live
+ * transaction in this process. Each slot has a mutex, held by its thread
+ * during a lookup (uncontended: a private cache line) and by a resizing
+ * thread while it resets that slot's snapshot. Starting a snapshot, and
+ * every other transaction, runs under the read side of c->grow. A writer
+ * that hits MDB_MAP_FULL aborts, takes the write side (so no snapshot can
+ * start), resets every slot's snapshot (waiting for lookups in progress,
+ * which are short), doubles the map up to max_map_size, and retries.
+ * MDB_MAP_RESIZED (another process grew it) is handled the same way with a
+ * size of 0 (adopt the current size). Lock order: c->grow, c->lock, a
+ * slot's mutex.
  *
- * Threads: lp_cache_get/put/stat/purge/foreach from any thread;
+ * Threads: lp_cache_get/lookup/put/stat/purge/foreach from any thread;
  * lp_cache_open/close from one thread while no other uses the cache.
  */
 #include "cache.h"
@@ -30,24 +48,32 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define CACHE_HDR 18
 #define CACHE_VERSION 1
 #define CACHE_F_NEGATIVE 0x1
 #define CACHE_DEFAULT_MAP ((size_t)64 << 20)
 #define CACHE_DEFAULT_MAX ((size_t)64 << 30)
+#define SNAPSHOT_MS 10 /* longest a busy thread reads one snapshot */
+#define LINE 64        /* cache line: slots are written by one thread each */
 
 const char *const lp_cache_tables[LP_CACHE_NTABLES] = {"person", "company", "llm", "meta"};
 
-/* One thread's reusable read transaction and value buffer. */
+/* One thread's read snapshot and value buffer, on cache lines of its own. */
 typedef struct cache_slot {
+    _Alignas(LINE) pthread_mutex_t mu; /* the owner's lookup, or a resize releasing it */
     MDB_txn *txn;
-    char *buf;
-    size_t cap;
+    bool live;         /* txn holds a snapshot (renewed, not reset) */
+    uint64_t gen;      /* c->writes when the snapshot began */
+    int64_t born_ms;   /* monotonic time it began */
+    char *buf;         /* lp_cache_get's copy of the value */
+    size_t len, cap;
     struct lp_cache *c;
     struct cache_slot *next; /* c->slots, guarded by c->lock */
 } cache_slot;
@@ -58,9 +84,11 @@ struct lp_cache {
     bool have[LP_CACHE_NTABLES]; /* false: table absent from a read-only cache */
     bool read_only;
     size_t map_size, max_map_size;
-    pthread_rwlock_t grow; /* read side: a live txn; write side: resizing */
-    pthread_mutex_t lock;  /* guards slots */
     pthread_key_t key;
+    /* Read by every lookup, written only by commits: a line of its own. */
+    _Alignas(LINE) _Atomic uint64_t writes;
+    _Alignas(LINE) pthread_rwlock_t grow; /* read side: starting a txn; write side: resizing */
+    pthread_mutex_t lock;                 /* guards slots */
     cache_slot *slots;
 };
 
@@ -79,11 +107,34 @@ static int64_t get_i64(const unsigned char *p)
     return (int64_t)u;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a few ns: no syscall, ms resolution */
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Tells this process's snapshots that a write committed (they renew on next use). */
+static void note_write(lp_cache *c)
+{
+    atomic_fetch_add_explicit(&c->writes, 1, memory_order_release);
+}
+
+static void slot_free(cache_slot *s)
+{
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    pthread_mutex_destroy(&s->mu);
+    free(s->buf);
+    free(s);
+}
+
 /* Runs at thread exit: releases the thread's reader slot. */
 static void slot_destroy(void *arg)
 {
     cache_slot *s = arg;
     lp_cache *c = s->c;
+    pthread_rwlock_rdlock(&c->grow); /* no resize is looking at the slot list */
     pthread_mutex_lock(&c->lock);
     for (cache_slot **pp = &c->slots; *pp; pp = &(*pp)->next)
         if (*pp == s) {
@@ -91,10 +142,8 @@ static void slot_destroy(void *arg)
             break;
         }
     pthread_mutex_unlock(&c->lock);
-    if (s->txn)
-        mdb_txn_abort(s->txn);
-    free(s->buf);
-    free(s);
+    slot_free(s);
+    pthread_rwlock_unlock(&c->grow);
 }
 
 static cache_slot *slot_get(lp_cache *c)
@@ -102,9 +151,11 @@ static cache_slot *slot_get(lp_cache *c)
     cache_slot *s = pthread_getspecific(c->key);
     if (s)
         return s;
-    s = calloc(1, sizeof(*s));
+    s = aligned_alloc(LINE, (sizeof(*s) + LINE - 1) / LINE * LINE);
     if (!s)
         return NULL;
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
     s->c = c;
     pthread_mutex_lock(&c->lock);
     s->next = c->slots;
@@ -112,6 +163,26 @@ static cache_slot *slot_get(lp_cache *c)
     pthread_mutex_unlock(&c->lock);
     pthread_setspecific(c->key, s);
     return s;
+}
+
+/* Ends s's snapshot (keeping its reader slot); caller holds s->mu. */
+static void slot_release(cache_slot *s)
+{
+    if (s->live)
+        mdb_txn_reset(s->txn);
+    s->live = false;
+}
+
+/* Releases every thread's snapshot; caller holds c->grow for writing. */
+static void release_all(lp_cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    for (cache_slot *s = c->slots; s; s = s->next) {
+        pthread_mutex_lock(&s->mu); /* waits for a lookup in progress */
+        slot_release(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 int lp_cache_table_index(const char *table)
@@ -126,6 +197,7 @@ int lp_cache_table_index(const char *table)
 static int resize(lp_cache *c, size_t size)
 {
     pthread_rwlock_wrlock(&c->grow);
+    release_all(c);
     int rc = mdb_env_set_mapsize(c->env, size);
     MDB_envinfo info;
     if (rc == 0 && mdb_env_info(c->env, &info) == 0)
@@ -143,6 +215,7 @@ static int grow(lp_cache *c, size_t seen)
     int rc = 0;
     pthread_rwlock_wrlock(&c->grow);
     if (c->map_size == seen) {
+        release_all(c);
         size_t next = seen * 2 > c->max_map_size ? c->max_map_size : seen * 2;
         rc = next > seen ? mdb_env_set_mapsize(c->env, next) : MDB_MAP_FULL;
         if (rc == 0)
@@ -214,9 +287,10 @@ static int env_setup(lp_cache *c, const char *path)
 lp_err_t lp_cache_open(const char *path, const lp_cache_opts *o, lp_cache **out, char *err,
                        size_t errlen)
 {
-    lp_cache *c = calloc(1, sizeof(*c));
+    lp_cache *c = aligned_alloc(LINE, (sizeof(*c) + LINE - 1) / LINE * LINE);
     if (!c)
         return LP_E_NOMEM;
+    memset(c, 0, sizeof(*c));
     c->read_only = o && o->read_only;
     c->map_size = o && o->map_size ? o->map_size : CACHE_DEFAULT_MAP;
     c->max_map_size = o && o->max_map_size ? o->max_map_size : CACHE_DEFAULT_MAX;
@@ -243,10 +317,7 @@ void lp_cache_close(lp_cache *c)
     cache_slot *s = c->slots;
     while (s) {
         cache_slot *next = s->next;
-        if (s->txn)
-            mdb_txn_abort(s->txn);
-        free(s->buf);
-        free(s);
+        slot_free(s);
         s = next;
     }
     if (c->env)
@@ -269,41 +340,65 @@ static int slot_begin(lp_cache *c, cache_slot *s)
     return mdb_txn_begin(c->env, NULL, MDB_RDONLY, &s->txn);
 }
 
-static bool slot_keep(cache_slot *s, const MDB_val *v)
+/* Starts a new snapshot in s (holding s->mu on entry and on return). */
+static int slot_renew(lp_cache *c, cache_slot *s, uint64_t gen, int64_t now)
 {
-    if (v->mv_size > s->cap) {
-        size_t cap = v->mv_size < 256 ? 256 : v->mv_size * 2;
-        char *b = realloc(s->buf, cap);
-        if (!b)
-            return false;
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf, v->mv_data, v->mv_size);
-    return true;
-}
-
-/* Reads the raw stored value into the slot buffer; MDB_NOTFOUND when absent. */
-static int read_raw(lp_cache *c, int t, lp_str key, cache_slot *s, size_t *len)
-{
+    slot_release(s);
+    pthread_mutex_unlock(&s->mu); /* lock order: c->grow before a slot */
     pthread_rwlock_rdlock(&c->grow);
+    pthread_mutex_lock(&s->mu);
     int rc = slot_begin(c, s);
     if (rc == MDB_MAP_RESIZED) {
+        pthread_mutex_unlock(&s->mu);
         pthread_rwlock_unlock(&c->grow);
         resize(c, 0);
         pthread_rwlock_rdlock(&c->grow);
+        pthread_mutex_lock(&s->mu);
         rc = slot_begin(c, s);
     }
     if (rc == 0) {
-        MDB_val k = {key.len, (void *)key.ptr}, v;
-        rc = mdb_get(s->txn, c->dbi[t], &k, &v);
-        if (rc == 0 && !slot_keep(s, &v))
-            rc = ENOMEM;
-        if (rc == 0)
-            *len = v.mv_size;
-        mdb_txn_reset(s->txn);
+        s->live = true;
+        s->gen = gen;
+        s->born_ms = now;
     }
     pthread_rwlock_unlock(&c->grow);
+    return rc;
+}
+
+/*
+ * Makes s's snapshot current (see the header comment for when it is
+ * renewed); caller holds s->mu.
+ */
+static int slot_ready(lp_cache *c, cache_slot *s)
+{
+    uint64_t gen = atomic_load_explicit(&c->writes, memory_order_acquire);
+    int64_t now = mono_ms();
+    if (s->live && s->gen == gen && now - s->born_ms < SNAPSHOT_MS && now >= s->born_ms)
+        return 0;
+    return slot_renew(c, s, gen, now);
+}
+
+/* What a read does with the raw stored value, inside the snapshot. */
+typedef bool (*raw_fn)(void *ud, const MDB_val *raw);
+
+/*
+ * Reads key's raw value from table t in s, the calling thread's slot, and
+ * passes it to fn. Returns 0, MDB_NOTFOUND, ENOMEM (fn failed) or an LMDB
+ * error.
+ */
+static int read_raw(lp_cache *c, cache_slot *s, int t, lp_str key, raw_fn fn, void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = slot_ready(c, s);
+    if (rc == 0) {
+        MDB_val k = {key.len, (void *)key.ptr}, v;
+        rc = mdb_get(s->txn, c->dbi[t], &k, &v);
+        if (rc == 0 && !fn(ud, &v))
+            rc = ENOMEM;
+        else if (rc != 0 && rc != MDB_NOTFOUND)
+            slot_release(s); /* start afresh next time */
+    }
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -324,25 +419,92 @@ bool lp_cache_entry_live(const lp_cache_entry *e, int64_t now_ms)
     return e->ttl_ms <= 0 || now_ms < e->written_ms + e->ttl_ms;
 }
 
+/* Checks a lookup's arguments; LP_OK to go on. */
+static lp_err_t lookup_args(const lp_cache *c, int t, lp_str key)
+{
+    if (t < 0 || t >= LP_CACHE_NTABLES)
+        return LP_E_CACHE;
+    if (!c->have[t] || key.len == 0 || key.len > 511)
+        return LP_E_EOF;
+    return LP_OK;
+}
+
+typedef struct lookup_ctx {
+    int64_t now_ms;
+    lp_cache_value_fn fn;
+    void *ud;
+    bool live;
+} lookup_ctx;
+
+static bool lookup_one(void *ud, const MDB_val *raw)
+{
+    lookup_ctx *lc = ud;
+    lp_cache_entry e;
+    lc->live = lp_cache_decode(raw->mv_data, raw->mv_size, &e) &&
+               lp_cache_entry_live(&e, lc->now_ms);
+    if (lc->live)
+        lc->fn(lc->ud, e.negative ? (lp_str){"", 0} : e.value, e.negative);
+    return true;
+}
+
+lp_err_t lp_cache_lookup(lp_cache *c, int table, lp_str key, int64_t now_ms,
+                         lp_cache_value_fn fn, void *ud)
+{
+    lp_err_t err = lookup_args(c, table, key);
+    if (err != LP_OK)
+        return err;
+    cache_slot *s = slot_get(c);
+    if (!s)
+        return LP_E_NOMEM;
+    lookup_ctx lc = {now_ms, fn, ud, false};
+    int rc = read_raw(c, s, table, key, lookup_one, &lc);
+    if (rc == MDB_NOTFOUND || (rc == 0 && !lc.live))
+        return LP_E_EOF;
+    return rc == 0 ? LP_OK : LP_E_CACHE;
+}
+
+/* Copies a raw value into the slot's buffer, where it outlives the snapshot. */
+static bool slot_keep(void *ud, const MDB_val *v)
+{
+    cache_slot *s = ud;
+    if (v->mv_size > s->cap) {
+        size_t cap = v->mv_size < 256 ? 256 : v->mv_size * 2;
+        char *b = realloc(s->buf, cap);
+        if (!b)
+            return false;
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf, v->mv_data, v->mv_size);
+    s->len = v->mv_size;
+    return true;
+}
+
+/* Copies key's raw value of table t into the thread's slot (valid until its next call). */
+static int read_kept(lp_cache *c, int t, lp_str key, cache_slot **out)
+{
+    cache_slot *s = slot_get(c);
+    if (!s)
+        return ENOMEM;
+    *out = s;
+    return read_raw(c, s, t, key, slot_keep, s);
+}
+
 lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms,
                       lp_str *value, bool *negative)
 {
     int t = lp_cache_table_index(table);
-    if (t < 0)
-        return LP_E_CACHE;
-    if (!c->have[t] || key.len == 0 || key.len > 511)
-        return LP_E_EOF;
-    cache_slot *s = slot_get(c);
-    if (!s)
-        return LP_E_NOMEM;
-    size_t len = 0;
-    int rc = read_raw(c, t, key, s, &len);
+    lp_err_t err = lookup_args(c, t, key);
+    if (err != LP_OK)
+        return err;
+    cache_slot *s;
+    int rc = read_kept(c, t, key, &s);
     if (rc == MDB_NOTFOUND)
         return LP_E_EOF;
     if (rc)
         return rc == ENOMEM ? LP_E_NOMEM : LP_E_CACHE;
     lp_cache_entry e;
-    if (!lp_cache_decode(s->buf, len, &e) || !lp_cache_entry_live(&e, now_ms))
+    if (!lp_cache_decode(s->buf, s->len, &e) || !lp_cache_entry_live(&e, now_ms))
         return LP_E_EOF;
     *negative = e.negative;
     *value = e.negative ? (lp_str){"", 0} : e.value;
@@ -352,18 +514,14 @@ lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms
 lp_err_t lp_cache_peek(lp_cache *c, const char *table, lp_str key, lp_cache_entry *e)
 {
     int t = lp_cache_table_index(table);
-    if (t < 0)
-        return LP_E_CACHE;
-    if (!c->have[t] || key.len == 0 || key.len > 511)
-        return LP_E_EOF;
-    cache_slot *s = slot_get(c);
-    if (!s)
-        return LP_E_NOMEM;
-    size_t len = 0;
-    int rc = read_raw(c, t, key, s, &len);
+    lp_err_t err = lookup_args(c, t, key);
+    if (err != LP_OK)
+        return err;
+    cache_slot *s;
+    int rc = read_kept(c, t, key, &s);
     if (rc)
         return rc == MDB_NOTFOUND ? LP_E_EOF : LP_E_CACHE;
-    if (!lp_cache_decode(s->buf, len, e))
+    if (!lp_cache_decode(s->buf, s->len, e))
         return LP_E_CACHE;
     e->key = key;
     return LP_OK;
@@ -410,8 +568,10 @@ lp_err_t lp_cache_put(lp_cache *c, const char *table, const lp_cache_entry *e, s
         size_t seen = c->map_size;
         int rc = put_txn(c, t, e, n);
         pthread_rwlock_unlock(&c->grow);
-        if (rc == 0)
+        if (rc == 0) {
+            note_write(c);
             return LP_OK;
+        }
         if (rc == MDB_MAP_RESIZED && resize(c, 0) == 0)
             continue;
         if (rc != MDB_MAP_FULL || grow(c, seen) != 0)
@@ -545,6 +705,8 @@ lp_err_t lp_cache_purge(lp_cache *c, const char *table, int64_t now_ms, size_t *
     pthread_rwlock_rdlock(&c->grow);
     int rc = purge_txn(c, t, now_ms, removed);
     pthread_rwlock_unlock(&c->grow);
+    if (rc == 0)
+        note_write(c);
     return rc == 0 ? LP_OK : LP_E_CACHE;
 }
 
@@ -606,8 +768,10 @@ lp_err_t lp_cache_meta_add(lp_cache *c, const char *key, int64_t delta, int64_t 
         size_t seen = c->map_size;
         int rc = meta_add_txn(c, t, key, delta, now_ms);
         pthread_rwlock_unlock(&c->grow);
-        if (rc == 0)
+        if (rc == 0) {
+            note_write(c);
             return LP_OK;
+        }
         if (rc != MDB_MAP_FULL || grow(c, seen) != 0)
             return LP_E_CACHE;
     }

@@ -10,13 +10,20 @@
  * Values are opaque bytes to this module; each user keeps its own compact,
  * versioned encoding.
  *
- * Threads: any number of threads may read; each thread reuses one read
- * transaction (reset/renew), so a lookup costs no allocation and no lock.
- * Writes are batched into one write transaction per call. When the map is
- * full, it grows and the write is retried, instead of failing.
+ * Threads: any number of threads may read; each thread keeps one read
+ * snapshot open across its lookups (renewed after a write by this process,
+ * and at least every few milliseconds), so a lookup costs no allocation, no
+ * shared lock and no reader-table write. Writes are batched into one write
+ * transaction per call. When the map is full, it grows and the write is
+ * retried, instead of failing; growing releases every thread's snapshot.
+ *
+ * Freshness: a lookup that starts after this process's lp_cache_put()
+ * returned sees what it wrote; another process's writes are seen within a
+ * few milliseconds of active use (cache.c explains the trade-off).
  *
  * Lifetime: a value returned by lp_cache_get() is valid until the same
- * thread's next call into the cache.
+ * thread's next call into the cache; lp_cache_lookup() hands the value to a
+ * function instead, without copying it.
  */
 #ifndef LP_CACHE_H
 #define LP_CACHE_H
@@ -29,6 +36,8 @@
 #include "lead.h"
 
 typedef struct lp_cache lp_cache;
+
+#define LP_CACHE_NTABLES 4
 
 typedef struct lp_cache_opts {
     size_t map_size;     /* initial map size in bytes (0: 64 MiB); grows when full */
@@ -59,6 +68,22 @@ void lp_cache_close(lp_cache *c);
 lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms,
                       lp_str *value, bool *negative);
 
+/* The tables, by index into lp_cache_tables (lp_cache_table_index()). */
+enum { LP_CACHE_PERSON, LP_CACHE_COMPANY, LP_CACHE_LLM, LP_CACHE_META };
+
+/* Called with a live entry's value (empty when negative), valid only during the call. */
+typedef void (*lp_cache_value_fn)(void *ud, lp_str value, bool negative);
+
+/*
+ * lp_cache_get() for the hot path: table is an index (LP_CACHE_PERSON...),
+ * and a live entry's value is passed to fn in place, with no copy. fn must
+ * not call into the cache. Returns LP_OK when fn was called, LP_E_EOF when
+ * there is no live entry.
+ * @locality any thread
+ */
+lp_err_t lp_cache_lookup(lp_cache *c, int table, lp_str key, int64_t now_ms,
+                         lp_cache_value_fn fn, void *ud);
+
 /*
  * Writes n entries to table in one write transaction (growing the map when
  * it is full).
@@ -70,8 +95,7 @@ lp_err_t lp_cache_put(lp_cache *c, const char *table, const lp_cache_entry *e, s
  * Beyond the lookup path: the names of the tables, the value header codec,
  * and the operations behind `leadpipe cache stats|get|purge`.
  */
-#define LP_CACHE_NTABLES 4
-/* "person", "company", "llm", "meta" (counters kept by runs). */
+/* "person", "company", "llm", "meta" (counters kept by runs); see the enum above. */
 extern const char *const lp_cache_tables[LP_CACHE_NTABLES];
 
 /* Index of a table name in lp_cache_tables, or -1. */

@@ -82,94 +82,183 @@ lp_err_t lp_enrich_encode(const lp_lead *l, uint64_t mask, lp_buf *out)
     return LP_OK;
 }
 
-/* A bounded reader over the encoded bytes. */
-typedef struct rd {
-    const unsigned char *p, *end;
-    bool bad;
-} rd;
+/*
+ * Decoding is two passes over the bytes. scan() checks the whole value and
+ * notes where the wanted fields are, copying nothing; copy() then copies
+ * only those fields' strings into the arena. The cache stage wants only the
+ * fields a lead lacks, and a malformed value must fill nothing, so nothing
+ * is copied before the value is known to be whole.
+ */
 
-static uint64_t rd_n(rd *r, int n)
+/*
+ * The wanted fields of a value, uncopied: a STR's v.s points at its bytes;
+ * a LIST's v.s points at its first item's u16 length, with v.len items.
+ */
+typedef struct raw_fields {
+    uint64_t have;
+    lp_val v[LP_F_COUNT];
+} raw_fields;
+
+static uint32_t le16(const unsigned char *p)
 {
-    if (r->end - r->p < n) {
-        r->bad = true;
-        return 0;
-    }
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
     uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += n;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
-static lp_str rd_bytes(rd *r, lp_arena *a)
+/* Steps *p over a u16-prefixed byte string ending by end; false when it overruns. */
+static bool skip_bytes(const unsigned char **p, const unsigned char *end, uint32_t *len)
 {
-    uint32_t len = (uint32_t)rd_n(r, 2);
-    if (r->bad || r->end - r->p < (ptrdiff_t)len) {
-        r->bad = true;
-        return (lp_str){"", 0};
+    if (end - *p < 2)
+        return false;
+    *len = le16(*p);
+    if (end - *p - 2 < (ptrdiff_t)*len)
+        return false;
+    *p += 2 + *len;
+    return true;
+}
+
+/* Steps *p over one field's payload of type t into v; false when malformed. */
+static bool scan_payload(const unsigned char **p, const unsigned char *end, lp_type t, lp_val *v)
+{
+    uint32_t len;
+    switch (t) {
+    case LP_T_STR:
+        v->s = (const char *)*p + 2;
+        return skip_bytes(p, end, &v->len);
+    case LP_T_LIST:
+        if (end - *p < 2)
+            return false;
+        v->len = le16(*p);
+        *p += 2;
+        v->s = (const char *)*p;
+        for (uint32_t i = 0; i < v->len; i++)
+            if (!skip_bytes(p, end, &len))
+                return false;
+        return true;
+    case LP_T_LONG:
+    case LP_T_DOUBLE: /* the IEEE-754 bits: the same 8 bytes in the union */
+    case LP_T_BOOL:
+    case LP_T_TS:
+        if (end - *p < 8)
+            return false;
+        v->i = (int64_t)le64(*p);
+        *p += 8;
+        return true;
     }
-    const char *s = (const char *)r->p;
-    r->p += len;
-    if (len) {
-        s = lp_arena_strndup(a, s, len);
-        if (!s) {
-            r->bad = true;
-            return (lp_str){"", 0};
+    return false;
+}
+
+/*
+ * Checks the whole value, noting the fields of want it holds; false when
+ * malformed. A field whose stored type no longer matches lp_fields[] is
+ * stepped over and dropped; when a field repeats, the last one wins.
+ */
+static bool scan(lp_str in, uint64_t want, raw_fields *out)
+{
+    const unsigned char *p = (const unsigned char *)in.ptr, *end = p + in.len;
+    out->have = 0;
+    if (in.len < 2 || p[0] != VALUE_VERSION)
+        return false;
+    unsigned n = p[1];
+    p += 2;
+    for (unsigned i = 0; i < n; i++) {
+        if (end - p < 2)
+            return false;
+        unsigned f = p[0];
+        lp_type t = (lp_type)p[1];
+        lp_val v = {0};
+        p += 2;
+        if (!scan_payload(&p, end, t, &v))
+            return false;
+        if (f < LP_F_COUNT && ((want >> f) & 1u) && lp_fields[f].type == t) {
+            out->v[f] = v;
+            out->have |= 1ull << f;
         }
     }
-    return (lp_str){s, len};
+    return p == end;
 }
 
-static void rd_list(rd *r, lp_arena *a, lp_val *v)
+static bool copy_str(lp_arena *a, const char **s, uint32_t len)
 {
-    uint32_t n = (uint32_t)rd_n(r, 2);
-    lp_str *items = n ? lp_arena_alloc(a, n * sizeof(lp_str)) : NULL;
-    if (n && !items) {
-        r->bad = true;
-        return;
+    if (len == 0) {
+        *s = "";
+        return true;
     }
-    for (uint32_t i = 0; i < n && !r->bad; i++)
-        items[i] = rd_bytes(r, a);
+    *s = lp_arena_strndup(a, *s, len);
+    return *s != NULL;
+}
+
+/* Turns a scanned list (validated by scan()) into items copied into a. */
+static bool copy_list(lp_arena *a, lp_val *v)
+{
+    const unsigned char *p = (const unsigned char *)v->s;
+    lp_str *items = v->len ? lp_arena_alloc(a, v->len * sizeof(lp_str)) : NULL;
+    if (v->len && !items)
+        return false;
+    for (uint32_t i = 0; i < v->len; i++) {
+        uint32_t len = le16(p);
+        items[i] = (lp_str){(const char *)p + 2, len};
+        p += 2 + len;
+        if (!copy_str(a, &items[i].ptr, len))
+            return false;
+    }
     v->list = items;
-    v->len = n;
+    return true;
 }
 
-/* Reads one field into l; a type mismatch is read past and dropped. */
-static void rd_field(rd *r, lp_arena *a, lp_lead *l)
+/* Copies the strings and lists of rf's fields into a; false when out of memory. */
+static bool copy(raw_fields *rf, lp_arena *a)
 {
-    unsigned f = (unsigned)rd_n(r, 1);
-    lp_type t = (lp_type)rd_n(r, 1);
-    lp_val v = {0};
-    if (t == LP_T_STR) {
-        lp_str s = rd_bytes(r, a);
-        v.s = s.ptr;
-        v.len = s.len;
-    } else if (t == LP_T_LIST) {
-        rd_list(r, a, &v);
-    } else if (t == LP_T_DOUBLE) {
-        uint64_t u = rd_n(r, 8);
-        memcpy(&v.d, &u, 8);
-    } else if (t >= LP_T_LONG && t <= LP_T_TS) {
-        v.i = (int64_t)rd_n(r, 8);
-    } else {
-        r->bad = true;
+    for (uint64_t m = rf->have; m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        lp_type t = lp_fields[f].type;
+        if (t == LP_T_STR && !copy_str(a, &rf->v[f].s, rf->v[f].len))
+            return false;
+        if (t == LP_T_LIST && !copy_list(a, &rf->v[f]))
+            return false;
     }
-    if (!r->bad && f < LP_F_COUNT && lp_fields[f].type == t) {
-        l->v[f] = v;
-        l->present |= 1ull << f;
-    }
+    return true;
 }
 
 lp_err_t lp_enrich_decode(lp_str in, lp_arena *a, lp_lead *out)
 {
     lp_lead_clear(out);
-    rd r = {(const unsigned char *)in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    if (rd_n(&r, 1) != VALUE_VERSION)
+    raw_fields rf;
+    if (!scan(in, ~0ull, &rf) || !copy(&rf, a))
         return LP_E_CACHE;
-    unsigned n = (unsigned)rd_n(&r, 1);
-    for (unsigned i = 0; i < n && !r.bad; i++)
-        rd_field(&r, a, out);
-    return r.bad || r.p != r.end ? LP_E_CACHE : LP_OK;
+    for (uint64_t m = rf.have; m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        out->v[f] = rf.v[f];
+    }
+    out->present = rf.have;
+    return LP_OK;
+}
+
+int lp_enrich_merge(lp_str in, lp_arena *a, lp_record *r, uint64_t mask, uint8_t src)
+{
+    uint64_t want = mask & ~r->lead.present;
+    if (!want)
+        return 0; /* the lead has them all: the value need not even be read */
+    /* the walk below is a chain of dependent loads: fetch every line at once */
+    for (uint32_t off = 64; off < in.len; off += 64)
+        __builtin_prefetch(in.ptr + off);
+    raw_fields rf;
+    if (!scan(in, want, &rf) || !copy(&rf, a))
+        return -1;
+    for (uint64_t m = rf.have; m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        r->lead.v[f] = rf.v[f];
+        r->field_src[f] = src;
+    }
+    r->lead.present |= rf.have;
+    return __builtin_popcountll(rf.have);
 }
 
 int lp_enrich_fill(lp_record *r, const lp_lead *found, uint64_t mask, uint8_t src)

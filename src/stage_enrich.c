@@ -13,10 +13,17 @@
  *
  * With no `enrich:` section the stage does nothing: one branch per lead.
  *
+ * The hit path is what a warm cache costs per lead, so it stays short: the
+ * tables are addressed by index, the cache hands each value over in place
+ * (inside its read snapshot, no copy), and lp_enrich_merge() copies only the
+ * fields the lead lacks, straight into the record.
+ *
  * Threads: run() from any worker; the cache and the service are created on
  * first use (so `leadpipe check` opens and starts nothing), under st->lock.
- * Hit and miss counters are atomic and are added to the cache's meta table
- * when the pipeline is freed, with the credits each provider used.
+ * Hit and miss counters are per thread (a line each, written by that thread
+ * alone, so workers never share a counter's cache line), summed when the
+ * run is reported, and added to the cache's meta table when the pipeline is
+ * freed, with the credits each provider used.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,14 +35,23 @@
 #include "enrich.h"
 #include "stage.h"
 
+/* One thread's hit and miss counts: written by that thread, read by the report. */
+typedef struct enrich_counts {
+    _Alignas(64) _Atomic uint64_t hits, misses;
+    struct enrich_counts *next; /* st->counts */
+} enrich_counts;
+
 typedef struct enrich_state {
     bool enabled;
     lp_enrich_conf conf;
     pthread_mutex_t lock;
     _Atomic(lp_cache *) cache;
     _Atomic(lp_enrich_svc *) svc;
-    bool cache_tried; /* guarded by lock */
-    _Atomic uint64_t hits, misses;
+    bool cache_tried;      /* guarded by lock */
+    bool have_key;
+    pthread_key_t key;     /* the thread's enrich_counts (when have_key) */
+    enrich_counts *counts; /* every thread's, guarded by lock */
+    enrich_counts spill;   /* shared, atomically: a thread whose own could not be allocated */
 } enrich_state;
 
 typedef struct enrich_section {
@@ -261,6 +277,7 @@ static void *enrich_compile(lp_stage_ctx *ctx, struct fy_node *section)
     enrich_section es;
     lp_conf_apply(ctx->diag, ctx->mem, section, enrich_props, &es);
     st->enabled = section != NULL;
+    st->have_key = st->enabled && pthread_key_create(&st->key, NULL) == 0;
     st->conf = (lp_enrich_conf){.cache_path = es.cache, .ttl_person_ms = es.ttl_person,
                                 .ttl_company_ms = es.ttl_company,
                                 .ttl_negative_ms = es.negative_ttl, .deadline_ms = es.deadline,
@@ -303,25 +320,80 @@ static lp_enrich_svc *state_svc(enrich_state *st)
     return s;
 }
 
-/*
- * Looks key up in table and fills what the lead lacks. Returns 1 for a hit
- * (positive or negative), 0 for a miss.
- */
-static int lookup(enrich_state *st, lp_cache *c, lp_worker *w, lp_record *r, const char *table,
-                  lp_str key, int64_t now)
+/* The calling thread's counters; NULL when they cannot be allocated. */
+static enrich_counts *thread_counts(enrich_state *st)
 {
-    lp_str v;
-    bool neg;
-    if (!c || !key.len || lp_cache_get(c, table, key, now, &v, &neg) != LP_OK) {
-        atomic_fetch_add_explicit(&st->misses, 1, memory_order_relaxed);
-        return 0;
+    if (!st->have_key)
+        return NULL;
+    enrich_counts *k = pthread_getspecific(st->key);
+    if (k)
+        return k;
+    k = aligned_alloc(64, (sizeof(*k) + 63) / 64 * 64);
+    if (!k)
+        return NULL;
+    memset(k, 0, sizeof(*k));
+    pthread_mutex_lock(&st->lock);
+    k->next = st->counts;
+    st->counts = k;
+    pthread_mutex_unlock(&st->lock);
+    pthread_setspecific(st->key, k);
+    return k;
+}
+
+/* Adds one lead's hits and misses to the thread's counters. */
+static void count(enrich_state *st, int hits, int misses)
+{
+    enrich_counts *k = thread_counts(st);
+    if (!k) {
+        atomic_fetch_add_explicit(&st->spill.hits, (uint64_t)hits, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->spill.misses, (uint64_t)misses, memory_order_relaxed);
+        return;
     }
-    atomic_fetch_add_explicit(&st->hits, 1, memory_order_relaxed);
-    lp_lead found;
-    if (!neg && lp_enrich_decode(v, lp_worker_arena(w), &found) == LP_OK)
-        lp_enrich_fill(r, &found, LP_ENRICH_PERSON_FIELDS | LP_ENRICH_COMPANY_FIELDS,
-                       LP_SRC_CACHE);
-    return 1;
+    /* this thread is the only writer: a plain add, no locked instruction */
+    uint64_t h = atomic_load_explicit(&k->hits, memory_order_relaxed);
+    uint64_t m = atomic_load_explicit(&k->misses, memory_order_relaxed);
+    atomic_store_explicit(&k->hits, h + (uint64_t)hits, memory_order_relaxed);
+    atomic_store_explicit(&k->misses, m + (uint64_t)misses, memory_order_relaxed);
+}
+
+/* Every thread's counts, summed. */
+static void total_counts(enrich_state *st, uint64_t *hits, uint64_t *misses)
+{
+    *hits = atomic_load(&st->spill.hits);
+    *misses = atomic_load(&st->spill.misses);
+    pthread_mutex_lock(&st->lock);
+    for (enrich_counts *k = st->counts; k; k = k->next) {
+        *hits += atomic_load_explicit(&k->hits, memory_order_relaxed);
+        *misses += atomic_load_explicit(&k->misses, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+typedef struct fill_ctx {
+    lp_arena *arena;
+    lp_record *r;
+} fill_ctx;
+
+/* A live cache entry, read in place: fills what the lead lacks (input wins). */
+static void fill_from_cache(void *ud, lp_str value, bool negative)
+{
+    fill_ctx *fc = ud;
+    if (!negative) /* a malformed value fills nothing and still counts as known */
+        lp_enrich_merge(value, fc->arena, fc->r,
+                        LP_ENRICH_PERSON_FIELDS | LP_ENRICH_COMPANY_FIELDS, LP_SRC_CACHE);
+}
+
+/*
+ * Looks key up in table (LP_CACHE_PERSON or LP_CACHE_COMPANY) and fills
+ * what the lead lacks. Returns 1 for a hit (positive or negative), 0 for a
+ * miss.
+ */
+static int lookup(lp_cache *c, lp_worker *w, lp_record *r, int table, lp_str key, int64_t now)
+{
+    if (!c || !key.len)
+        return 0;
+    fill_ctx fc = {lp_worker_arena(w), r};
+    return lp_cache_lookup(c, table, key, now, fill_from_cache, &fc) == LP_OK;
 }
 
 /* Applies the service's answer on resume. */
@@ -365,13 +437,14 @@ static lp_step enrich_run(const void *state, lp_worker *w, lp_record *r)
     int found = 0, asked = 0;
     if (email.len) {
         asked++;
-        found += lookup(st, c, w, r, "person", email, now);
+        found += lookup(c, w, r, LP_CACHE_PERSON, email, now);
     }
     lp_str domain = lp_lead_str(&r->lead, LP_F_DOMAIN); /* the person entry may have set it */
     if (domain.len) {
         asked++;
-        found += lookup(st, c, w, r, "company", domain, now);
+        found += lookup(c, w, r, LP_CACHE_COMPANY, domain, now);
     }
+    count(st, found, asked - found);
     r->enrich_status = found ? LP_AUX_CACHED : LP_AUX_SKIPPED;
     if (found == asked || st->conf.nproviders == 0)
         return LP_STEP_NEXT;
@@ -396,8 +469,10 @@ static void enrich_submit(const void *state, lp_parked *p, lp_park_queue *q)
 static void record_counters(enrich_state *st, lp_cache *c, lp_enrich_svc *s)
 {
     int64_t now = wall_ms();
-    lp_cache_meta_add(c, "enrich.hits", (int64_t)atomic_load(&st->hits), now);
-    lp_cache_meta_add(c, "enrich.misses", (int64_t)atomic_load(&st->misses), now);
+    uint64_t hits, misses;
+    total_counts(st, &hits, &misses);
+    lp_cache_meta_add(c, "enrich.hits", (int64_t)hits, now);
+    lp_cache_meta_add(c, "enrich.misses", (int64_t)misses, now);
     for (size_t i = 0; s && i < st->conf.nproviders; i++) {
         lp_provider_stats ps;
         char key[160];
@@ -410,12 +485,13 @@ static void record_counters(enrich_state *st, lp_cache *c, lp_enrich_svc *s)
 /* The run summary: cache hits and misses, and what each provider was asked. */
 static void enrich_report(const void *state, FILE *f)
 {
-    enrich_state *st = (enrich_state *)state; /* the counters are atomics */
+    enrich_state *st = (enrich_state *)state; /* the counters are summed under st->lock */
     if (!st->enabled)
         return;
-    fprintf(f, "  enrichment     cache hits %llu, misses %llu\n",
-            (unsigned long long)atomic_load(&st->hits),
-            (unsigned long long)atomic_load(&st->misses));
+    uint64_t hits, misses;
+    total_counts(st, &hits, &misses);
+    fprintf(f, "  enrichment     cache hits %llu, misses %llu\n", (unsigned long long)hits,
+            (unsigned long long)misses);
     lp_enrich_svc *s = atomic_load(&st->svc);
     for (size_t i = 0; s && i < st->conf.nproviders; i++) {
         lp_provider_stats ps;
@@ -434,12 +510,20 @@ static void enrich_free(void *state)
     enrich_state *st = state;
     lp_enrich_svc *s = atomic_load(&st->svc);
     lp_cache *c = atomic_load(&st->cache);
+    uint64_t hits, misses;
+    total_counts(st, &hits, &misses);
     /* counters first: they read the service's statistics */
-    if (c && (atomic_load(&st->hits) || atomic_load(&st->misses)))
+    if (c && (hits || misses))
         record_counters(st, c, s);
     if (s)
         lp_enrich_svc_free(s); /* answers what is still parked before the cache closes */
     lp_cache_close(c);
+    if (st->have_key)
+        pthread_key_delete(st->key);
+    for (enrich_counts *k = st->counts, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
     pthread_mutex_destroy(&st->lock);
     free(st);
 }

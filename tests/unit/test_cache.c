@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -241,6 +243,201 @@ static void concurrent_readers_and_growing_writer(void **state)
     rmdir_cache(dir);
 }
 
+typedef struct seen {
+    int calls;
+    bool negative;
+    char value[64];
+    uint32_t len;
+} seen;
+
+static void remember(void *ud, lp_str value, bool negative)
+{
+    seen *sn = ud;
+    sn->calls++;
+    sn->negative = negative;
+    sn->len = value.len < sizeof(sn->value) ? value.len : (uint32_t)sizeof(sn->value);
+    memcpy(sn->value, value.ptr, sn->len);
+}
+
+static void lookup_hands_the_value_over_in_place(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    lp_cache *c = open_rw(dir, 0);
+    put_one(c, "company", "acme.com", "\x01payload", T0, DAY_MS);
+    put_one(c, "person", "nobody@acme.com", NULL, T0, DAY_MS);
+    seen sn = {0};
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("acme.com"), T0, remember, &sn),
+                     LP_OK);
+    assert_int_equal(sn.calls, 1);
+    assert_false(sn.negative);
+    assert_int_equal(sn.len, 8);
+    assert_memory_equal(sn.value, "\x01payload", 8);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_PERSON, S("nobody@acme.com"), T0, remember, &sn),
+                     LP_OK);
+    assert_true(sn.negative);
+    assert_int_equal(sn.len, 0);
+    /* expired, absent, empty or over-long keys, other tables: no call */
+    sn.calls = 0;
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("acme.com"), T0 + DAY_MS, remember,
+                                     &sn), LP_E_EOF);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("nope.com"), T0, remember, &sn),
+                     LP_E_EOF);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S(""), T0, remember, &sn), LP_E_EOF);
+    char long_key[600];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = 0;
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S(long_key), T0, remember, &sn),
+                     LP_E_EOF);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_PERSON, S("acme.com"), T0, remember, &sn),
+                     LP_E_EOF);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_NTABLES, S("acme.com"), T0, remember, &sn),
+                     LP_E_CACHE);
+    assert_int_equal(lp_cache_lookup(c, -1, S("acme.com"), T0, remember, &sn), LP_E_CACHE);
+    assert_int_equal(sn.calls, 0);
+    assert_int_equal(lp_cache_table_index("company"), LP_CACHE_COMPANY);
+    assert_int_equal(lp_cache_table_index("meta"), LP_CACHE_META);
+    lp_cache_close(c);
+    rmdir_cache(dir);
+}
+
+static void a_lookup_after_a_put_sees_it(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    lp_cache *c = open_rw(dir, 0);
+    seen sn = {0};
+    /* the thread's snapshot is live after this miss; the put must still show */
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("new.com"), T0, remember, &sn),
+                     LP_E_EOF);
+    put_one(c, "company", "new.com", "v1", T0, 0);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("new.com"), T0, remember, &sn),
+                     LP_OK);
+    assert_memory_equal(sn.value, "v1", 2);
+    put_one(c, "company", "new.com", "v2", T0, 0); /* an overwrite too */
+    lp_str v;
+    bool neg;
+    assert_int_equal(lp_cache_get(c, "company", S("new.com"), T0, &v, &neg), LP_OK);
+    assert_memory_equal(v.ptr, "v2", 2);
+    /* so does a purge */
+    put_one(c, "company", "old.com", "v", T0 - 2 * DAY_MS, DAY_MS);
+    size_t removed = 0;
+    assert_int_equal(lp_cache_get(c, "company", S("old.com"), T0 - DAY_MS - 1, &v, &neg), LP_OK);
+    assert_int_equal(lp_cache_purge(c, "company", T0, &removed), LP_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(lp_cache_get(c, "company", S("old.com"), T0 - DAY_MS - 1, &v, &neg),
+                     LP_E_EOF);
+    lp_cache_close(c);
+    rmdir_cache(dir);
+}
+
+/* A thread that looks a key up, then idles (holding its snapshot) until told to look again. */
+typedef struct idler {
+    lp_cache *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int step; /* 1: first lookup done; 2: look again; 3: done */
+    int first, second;
+    seen sn;
+} idler;
+
+static void idler_set(idler *id, int step)
+{
+    pthread_mutex_lock(&id->mu);
+    id->step = step;
+    pthread_cond_broadcast(&id->cv);
+    pthread_mutex_unlock(&id->mu);
+}
+
+static void idler_wait(idler *id, int step)
+{
+    pthread_mutex_lock(&id->mu);
+    while (id->step < step)
+        pthread_cond_wait(&id->cv, &id->mu);
+    pthread_mutex_unlock(&id->mu);
+}
+
+static void *idle_reader(void *arg)
+{
+    idler *id = arg;
+    id->first = lp_cache_lookup(id->c, LP_CACHE_COMPANY, S("k1"), T0, remember, &id->sn);
+    idler_set(id, 1);
+    idler_wait(id, 2);
+    id->second = lp_cache_lookup(id->c, LP_CACHE_LLM, S("big399"), T0, remember, &id->sn);
+    idler_set(id, 3);
+    return NULL;
+}
+
+static void map_grows_while_an_idle_thread_holds_a_snapshot(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    lp_cache *c = open_rw(dir, 128 * 1024);
+    put_one(c, "company", "k1", "val", T0, 0);
+    idler id = {.c = c};
+    pthread_mutex_init(&id.mu, NULL);
+    pthread_cond_init(&id.cv, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, idle_reader, &id);
+    idler_wait(&id, 1);
+    assert_int_equal(id.first, LP_OK);
+    size_t map0, map1, used, file;
+    assert_int_equal(lp_cache_info(c, &map0, &used, &file), LP_OK);
+    /* the reader is parked outside the cache with a live snapshot: growth must not wait for it */
+    char big[2048];
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    char keys[400][16];
+    lp_cache_entry b[400];
+    for (int i = 0; i < 400; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "big%d", i);
+        b[i] = (lp_cache_entry){S(keys[i]), S(big), T0, 0, false};
+    }
+    assert_int_equal(lp_cache_put(c, "llm", b, 400), LP_OK);
+    assert_int_equal(lp_cache_info(c, &map1, &used, &file), LP_OK);
+    assert_true(map1 > map0);
+    idler_set(&id, 2);
+    idler_wait(&id, 3);
+    pthread_join(th, NULL);
+    assert_int_equal(id.second, LP_OK); /* a fresh snapshot on the grown map */
+    assert_int_equal(id.sn.len, 64);
+    assert_memory_equal(id.sn.value, big, 64);
+    pthread_mutex_destroy(&id.mu);
+    pthread_cond_destroy(&id.cv);
+    lp_cache_close(c);
+    rmdir_cache(dir);
+}
+
+static void another_process_writes_show_within_milliseconds(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    lp_cache *c = open_rw(dir, 0);
+    seen sn = {0};
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("far.com"), T0, remember, &sn),
+                     LP_E_EOF);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* its own environment; _exit leaves the parent's alone */
+        lp_cache *c2 = NULL;
+        char err[256];
+        lp_cache_entry e = {S("far.com"), S("v"), T0, 0, false};
+        int ok = lp_cache_open(dir, NULL, &c2, err, sizeof(err)) == LP_OK &&
+                 lp_cache_put(c2, "company", &e, 1) == LP_OK;
+        lp_cache_close(c2);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct timespec pause = {0, 50 * 1000 * 1000}; /* longer than a snapshot lives */
+    nanosleep(&pause, NULL);
+    assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("far.com"), T0, remember, &sn),
+                     LP_OK);
+    lp_cache_close(c);
+    rmdir_cache(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +448,10 @@ int main(void)
         cmocka_unit_test(meta_counters_accumulate_across_opens),
         cmocka_unit_test(read_only_open_of_missing_cache_fails_with_path),
         cmocka_unit_test(concurrent_readers_and_growing_writer),
+        cmocka_unit_test(lookup_hands_the_value_over_in_place),
+        cmocka_unit_test(a_lookup_after_a_put_sees_it),
+        cmocka_unit_test(map_grows_while_an_idle_thread_holds_a_snapshot),
+        cmocka_unit_test(another_process_writes_show_within_milliseconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -360,6 +360,145 @@ static void value_encoding_round_trips_every_type(void **state)
     lp_arena_free(&a);
 }
 
+/* ---- lp_enrich_merge against decode + fill (the reference) ------------------ */
+
+/* True when fields f of a and b hold the same value (strings and lists by content). */
+static bool same_val(lp_field_id f, const lp_val *a, const lp_val *b)
+{
+    switch (lp_fields[f].type) {
+    case LP_T_STR:
+        return a->len == b->len && (a->len == 0 || !memcmp(a->s, b->s, a->len));
+    case LP_T_LIST:
+        if (a->len != b->len)
+            return false;
+        for (uint32_t i = 0; i < a->len; i++)
+            if (a->list[i].len != b->list[i].len ||
+                (a->list[i].len && memcmp(a->list[i].ptr, b->list[i].ptr, a->list[i].len)))
+                return false;
+        return true;
+    default:
+        return a->i == b->i;
+    }
+}
+
+/* Checks that merge fills r exactly as decode + fill does, and returns what it returned. */
+static int merge_matches_reference(lp_str value, const lp_record *r0, uint64_t mask)
+{
+    lp_arena a;
+    lp_arena_init(&a, 0);
+    lp_record *ref = calloc(1, sizeof(*ref)), *got = calloc(1, sizeof(*got));
+    *ref = *r0;
+    *got = *r0;
+    lp_lead found;
+    int nref = lp_enrich_decode(value, &a, &found) == LP_OK
+                   ? lp_enrich_fill(ref, &found, mask, LP_SRC_CACHE) : -1;
+    int n = lp_enrich_merge(value, &a, got, mask, LP_SRC_CACHE);
+    assert_int_equal(got->lead.present, ref->lead.present);
+    for (int f = 0; f < LP_F_COUNT; f++) {
+        assert_int_equal(got->field_src[f], ref->field_src[f]);
+        if (lp_lead_has(&ref->lead, (lp_field_id)f))
+            assert_true(same_val((lp_field_id)f, &got->lead.v[f], &ref->lead.v[f]));
+    }
+    /* nothing wanted: merge does not read the value, so -1 becomes 0 */
+    if (nref >= 0 || (mask & ~r0->lead.present))
+        assert_int_equal(n, nref);
+    else
+        assert_int_equal(n, 0);
+    free(ref);
+    free(got);
+    lp_arena_free(&a);
+    return n;
+}
+
+/* A value with every type, non-ASCII and empty strings, lists with empty items. */
+static void build_rich_value(lp_buf *b, char *long_str, size_t long_len)
+{
+    static lp_str tech[4] = {{"Go", 2}, {"", 0}, {"C\xc3\xa9\xe2\x82\xac", 6}, {"x", 1}};
+    lp_lead l;
+    lp_lead_clear(&l);
+    memset(long_str, 'L', long_len);
+    lp_lead_set_str(&l, LP_F_FIRST_NAME, "Zo\xc3\xab", 4);
+    lp_lead_set_str(&l, LP_F_LAST_NAME, "", 0);
+    lp_lead_set_str(&l, LP_F_TITLE, long_str, long_len);
+    lp_lead_set_str(&l, LP_F_DOMAIN, "acme.com", 8);
+    lp_lead_set_str(&l, LP_F_INDUSTRY, "Software", 8);
+    lp_lead_set_long(&l, LP_F_EMPLOYEES, -7);
+    lp_lead_set_double(&l, LP_F_REVENUE, 1.5e7);
+    l.v[LP_F_TECHNOLOGIES].list = tech;
+    l.v[LP_F_TECHNOLOGIES].len = 4;
+    l.present |= 1ull << LP_F_TECHNOLOGIES;
+    assert_int_equal(lp_enrich_encode(&l, LP_ENRICH_PERSON_FIELDS | LP_ENRICH_COMPANY_FIELDS, b),
+                     LP_OK);
+}
+
+static void merge_fills_what_decode_and_fill_fill(void **state)
+{
+    (void)state;
+    static char long_str[0xffff];
+    lp_buf b;
+    lp_buf_init(&b);
+    build_rich_value(&b, long_str, sizeof(long_str));
+    lp_str v = {b.data, (uint32_t)b.len};
+    const uint64_t all = LP_ENRICH_PERSON_FIELDS | LP_ENRICH_COMPANY_FIELDS;
+    lp_record *r = calloc(1, sizeof(*r));
+    /* an empty lead takes everything; a full one nothing; input always wins */
+    assert_int_equal(merge_matches_reference(v, r, all), 8);
+    assert_int_equal(merge_matches_reference(v, r, LP_ENRICH_COMPANY_FIELDS), 5);
+    assert_int_equal(merge_matches_reference(v, r, 0), 0);
+    lp_lead_set_str(&r->lead, LP_F_TITLE, "CEO", 3);
+    lp_lead_set_long(&r->lead, LP_F_EMPLOYEES, 12);
+    assert_int_equal(merge_matches_reference(v, r, all), 6);
+    r->lead.present |= all;
+    assert_int_equal(merge_matches_reference(v, r, all), 0);
+    /* every truncation is malformed: nothing is filled, whatever the lead lacks */
+    lp_record *empty = calloc(1, sizeof(*empty));
+    for (uint32_t len = 0; len < b.len; len += len < 64 ? 1 : 997)
+        assert_int_equal(merge_matches_reference((lp_str){b.data, len}, empty, all), -1);
+    /* trailing bytes and an unknown version are malformed too */
+    assert_int_equal(lp_buf_append(&b, "", 1), 0);
+    assert_int_equal(merge_matches_reference((lp_str){b.data, (uint32_t)b.len}, empty, all), -1);
+    b.data[0] = 9;
+    assert_int_equal(merge_matches_reference((lp_str){b.data, (uint32_t)b.len - 1}, empty, all),
+                     -1);
+    free(empty);
+    free(r);
+    lp_buf_free(&b);
+}
+
+static void merge_skips_unknown_and_retyped_fields_and_takes_the_last_repeat(void **state)
+{
+    (void)state;
+    /* {v1, 5 fields}: industry as a long (retyped: dropped), field 99 (unknown: dropped),
+       industry "A", industry "B" (the last wins), employees 3 */
+    static const unsigned char raw[] = {
+        1, 5,
+        LP_F_INDUSTRY, LP_T_LONG, 1, 0, 0, 0, 0, 0, 0, 0,
+        99, LP_T_STR, 1, 0, 'z',
+        LP_F_INDUSTRY, LP_T_STR, 1, 0, 'A',
+        LP_F_INDUSTRY, LP_T_STR, 1, 0, 'B',
+        LP_F_EMPLOYEES, LP_T_LONG, 3, 0, 0, 0, 0, 0, 0, 0,
+    };
+    lp_record *r = calloc(1, sizeof(*r));
+    lp_str v = {(const char *)raw, sizeof(raw)};
+    assert_int_equal(merge_matches_reference(v, r, LP_ENRICH_COMPANY_FIELDS), 2);
+    lp_arena a;
+    lp_arena_init(&a, 0);
+    assert_int_equal(lp_enrich_merge(v, &a, r, LP_ENRICH_COMPANY_FIELDS, LP_SRC_CACHE), 2);
+    assert_field(&r->lead, LP_F_INDUSTRY, "B");
+    assert_int_equal(r->lead.v[LP_F_EMPLOYEES].i, 3);
+    assert_int_equal(r->field_src[LP_F_INDUSTRY], LP_SRC_CACHE);
+    /* an unknown type byte is malformed */
+    unsigned char bad[sizeof(raw)];
+    memcpy(bad, raw, sizeof(raw));
+    bad[3] = 0x7f;
+    lp_record *e = calloc(1, sizeof(*e));
+    assert_int_equal(merge_matches_reference((lp_str){(const char *)bad, sizeof(bad)}, e,
+                                             LP_ENRICH_COMPANY_FIELDS), -1);
+    lp_arena_free(&a);
+    free(e);
+    free(r);
+}
+
 static void misses_are_batched_to_the_bulk_size(void **state)
 {
     (void)state;
@@ -716,6 +855,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(value_encoding_round_trips_every_type),
+        cmocka_unit_test(merge_fills_what_decode_and_fill_fill),
+        cmocka_unit_test(merge_skips_unknown_and_retyped_fields_and_takes_the_last_repeat),
         cmocka_unit_test_setup(misses_are_batched_to_the_bulk_size, reset),
         cmocka_unit_test_setup(concurrent_misses_for_one_key_make_one_request, reset),
         cmocka_unit_test_setup(requests_never_exceed_the_rate_limit, reset),
