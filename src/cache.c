@@ -40,8 +40,18 @@
  * size of 0 (adopt the current size). Lock order: c->grow, c->lock, a
  * slot's mutex.
  *
+ * One environment per directory and process: LMDB forbids opening the same
+ * environment twice in a process (closing one copy drops the locks the other
+ * relies on), yet a process may well open one directory twice, e.g. the
+ * enrich and llm stages pointed at one cache, or two pipelines loaded side
+ * by side. lp_cache_open() therefore looks the directory up (device and
+ * inode) among the caches this process has open and hands out the same
+ * lp_cache with one more reference; lp_cache_close() closes it with the
+ * last reference. The first opener's options (map sizes) win.
+ *
  * Threads: lp_cache_get/lookup/put/stat/purge/foreach from any thread;
- * lp_cache_open/close from one thread while no other uses the cache.
+ * lp_cache_open/close from any thread, but a handle is closed only once no
+ * thread of its opener uses it.
  */
 #include "cache.h"
 
@@ -54,6 +64,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CACHE_HDR 18
 #define CACHE_VERSION 1
@@ -90,7 +101,16 @@ struct lp_cache {
     _Alignas(LINE) pthread_rwlock_t grow; /* read side: starting a txn; write side: resizing */
     pthread_mutex_t lock;                 /* guards slots */
     cache_slot *slots;
+    /* The process's open caches (guarded by open_lock): one per directory. */
+    dev_t dev;
+    ino_t ino;
+    pid_t pid; /* a forked child must open its own environment */
+    int refs;
+    struct lp_cache *next_open;
 };
+
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static lp_cache *open_caches; /* guarded by open_lock */
 
 static void put_i64(unsigned char *p, int64_t v)
 {
@@ -284,8 +304,35 @@ static int env_setup(lp_cache *c, const char *path)
     return 0;
 }
 
-lp_err_t lp_cache_open(const char *path, const lp_cache_opts *o, lp_cache **out, char *err,
-                       size_t errlen)
+/* Frees c with its slots and environment; no other thread may use it. */
+static void cache_destroy(lp_cache *c)
+{
+    pthread_key_delete(c->key); /* no destructor runs after this */
+    cache_slot *s = c->slots;
+    while (s) {
+        cache_slot *next = s->next;
+        slot_free(s);
+        s = next;
+    }
+    if (c->env)
+        mdb_env_close(c->env);
+    pthread_rwlock_destroy(&c->grow);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* The cache this process has open on directory st, or NULL; caller holds open_lock. */
+static lp_cache *find_open(const struct stat *st)
+{
+    for (lp_cache *c = open_caches; c; c = c->next_open)
+        if (c->dev == st->st_dev && c->ino == st->st_ino && c->pid == getpid())
+            return c;
+    return NULL;
+}
+
+/* Opens a new environment on path; caller holds open_lock. */
+static lp_err_t open_new(const char *path, const lp_cache_opts *o, lp_cache **out, char *err,
+                         size_t errlen)
 {
     lp_cache *c = aligned_alloc(LINE, (sizeof(*c) + LINE - 1) / LINE * LINE);
     if (!c)
@@ -300,31 +347,65 @@ lp_err_t lp_cache_open(const char *path, const lp_cache_opts *o, lp_cache **out,
     int rc = env_setup(c, path);
     if (!rc)
         rc = open_tables(c);
+    struct stat st;
+    if (!rc && stat(path, &st) != 0)
+        rc = errno;
     if (rc) {
         snprintf(err, errlen, "%s: cannot open cache: %s", path, mdb_strerror(rc));
-        lp_cache_close(c);
+        cache_destroy(c);
         return LP_E_CACHE;
     }
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->pid = getpid();
+    c->refs = 1;
+    c->next_open = open_caches;
+    open_caches = c;
     *out = c;
     return LP_OK;
 }
 
+lp_err_t lp_cache_open(const char *path, const lp_cache_opts *o, lp_cache **out, char *err,
+                       size_t errlen)
+{
+    bool read_only = o && o->read_only;
+    struct stat st;
+    lp_err_t rc = LP_OK;
+    pthread_mutex_lock(&open_lock);
+    lp_cache *c = stat(path, &st) == 0 ? find_open(&st) : NULL;
+    if (!c) {
+        rc = open_new(path, o, out, err, errlen);
+    } else if (c->read_only && !read_only) {
+        snprintf(err, errlen, "%s: cannot open cache for writing: this process has it open "
+                 "read-only", path);
+        rc = LP_E_CACHE;
+    } else {
+        c->refs++;
+        *out = c;
+    }
+    pthread_mutex_unlock(&open_lock);
+    return rc;
+}
+
+/* Takes c off the list of open caches unless other references remain. */
+static bool last_reference(lp_cache *c)
+{
+    pthread_mutex_lock(&open_lock);
+    bool last = --c->refs <= 0;
+    if (last)
+        for (lp_cache **p = &open_caches; *p; p = &(*p)->next_open)
+            if (*p == c) {
+                *p = c->next_open;
+                break;
+            }
+    pthread_mutex_unlock(&open_lock);
+    return last;
+}
+
 void lp_cache_close(lp_cache *c)
 {
-    if (!c)
-        return;
-    pthread_key_delete(c->key); /* no destructor runs after this */
-    cache_slot *s = c->slots;
-    while (s) {
-        cache_slot *next = s->next;
-        slot_free(s);
-        s = next;
-    }
-    if (c->env)
-        mdb_env_close(c->env);
-    pthread_rwlock_destroy(&c->grow);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
+    if (c && last_reference(c))
+        cache_destroy(c);
 }
 
 /* Starts (or renews) the thread's read txn; caller holds c->grow for reading. */

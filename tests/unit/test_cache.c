@@ -408,6 +408,35 @@ static void map_grows_while_an_idle_thread_holds_a_snapshot(void **state)
     rmdir_cache(dir);
 }
 
+/* Two opens of one directory share one environment: closing one leaves the other working. */
+static void one_directory_opened_twice_shares_its_environment(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    lp_cache *a = open_rw(dir, 0), *b = open_rw(dir, 0), *ro = NULL;
+    assert_ptr_equal(a, b);
+    lp_cache_opts o = {.read_only = true};
+    char err[256];
+    assert_int_equal(lp_cache_open(dir, &o, &ro, err, sizeof(err)), LP_OK);
+    assert_ptr_equal(ro, a);
+    lp_cache_entry e = {S("twice.com"), S("v"), T0, 0, false};
+    assert_int_equal(lp_cache_put(a, "company", &e, 1), LP_OK);
+    lp_cache_close(a);
+    lp_cache_close(ro);
+    seen sn = {0};
+    assert_int_equal(lp_cache_lookup(b, LP_CACHE_COMPANY, S("twice.com"), T0, remember, &sn),
+                     LP_OK);
+    lp_cache_close(b);
+
+    /* Read-only first: a writer in the same process is refused, clearly. */
+    assert_int_equal(lp_cache_open(dir, &o, &ro, err, sizeof(err)), LP_OK);
+    lp_cache *w = NULL;
+    assert_int_equal(lp_cache_open(dir, NULL, &w, err, sizeof(err)), LP_E_CACHE);
+    assert_non_null(strstr(err, "read-only"));
+    lp_cache_close(ro);
+    rmdir_cache(dir);
+}
+
 static void another_process_writes_show_within_milliseconds(void **state)
 {
     (void)state;
@@ -451,6 +480,7 @@ int main(void)
         cmocka_unit_test(lookup_hands_the_value_over_in_place),
         cmocka_unit_test(a_lookup_after_a_put_sees_it),
         cmocka_unit_test(map_grows_while_an_idle_thread_holds_a_snapshot),
+        cmocka_unit_test(one_directory_opened_twice_shares_its_environment),
         cmocka_unit_test(another_process_writes_show_within_milliseconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
