@@ -5,35 +5,36 @@
  * lower case. Slots refer to members by offset into the pool, so growing the
  * pool never invalidates them.
  *
- * Layout: open addressing with linear probing over XXH3_64bits of the folded
- * bytes. The capacity is a power of two and the load factor stays <= 0.5, so
- * a miss ends quickly at an empty slot. Each slot keeps the full 64-bit hash
- * and the member length, so a probe compares bytes only on a true candidate.
+ * Layout: open addressing with linear probing over the set hash of the
+ * folded bytes (lp_strset_hash). The capacity is a power of two and the load
+ * factor stays <= 0.5, so a miss ends quickly at an empty slot. Each slot
+ * keeps the full 64-bit hash and the member length, so a probe compares
+ * bytes only on a true candidate.
  *
  * A 256-bit filter indexed by the top byte of each member's hash answers most
  * misses (the usual outcome of a rule's "in") with one load, before any slot
  * is read.
  *
- * Lookups fold the query into a 256-byte stack buffer and hash it once.
- * Callers that test one value against many sets hash it once with
- * lp_strset_hash() and probe each set with lp_strset_has_hashed().
- * Queries longer than the longest member are rejected before hashing; longer
- * queries that could still match (sets of long members) are folded and hashed
- * in 256-byte chunks through an XXH3 streaming state on the stack, which
- * gives the same hash as the one-shot call. Nothing allocates on lookup.
+ * The hash is a multiply-fold hash in the manner of wyhash: the value is
+ * read eight bytes at a time and each word is folded to lower case in a
+ * register, so no folded copy is made and any length is hashed the same
+ * way. Values of up to 16 bytes (countries, domains, job-title words: most
+ * values a rule tests) take two loads and two 64x64->128-bit multiplies.
+ * The hash never leaves the process (sets are built and probed with the same
+ * function), so it need not be stable across versions or machines. Callers
+ * that test one value against many sets hash it once with lp_strset_hash()
+ * and probe each set with lp_strset_has_hashed(). Queries longer than the
+ * longest member are rejected before hashing. Nothing allocates on lookup.
  *
  * Threads: building (lp_strset_add) is single-threaded. After that the set is
  * never written, so any number of threads may call lp_strset_has at once.
  */
-#define XXH_INLINE_ALL /* short keys: XXH3 inlined, same values as the library's */
 #include "strset.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #define SLOT_EMPTY UINT32_MAX
-#define FOLD_BUF 256u
 #define INITIAL_CAP 8u
 
 typedef struct strset_slot {
@@ -103,20 +104,83 @@ static bool member_equals(const char *m, const char *str, size_t len)
     return true;
 }
 
-/* Hashes the folded form of str without a buffer as large as str. */
-static uint64_t hash_folded_stream(const char *str, size_t len)
-{
-    XXH3_state_t st;
-    char chunk[FOLD_BUF];
+/* The multipliers of wyhash (public domain): odd, with balanced bits. */
+#define K0 0xa0761d6478bd642full
+#define K1 0xe7037ed1a0b428dbull
+#define K2 0x8ebc6af09c88c6e3ull
 
-    XXH3_64bits_reset(&st);
-    for (size_t done = 0; done < len;) {
-        size_t n = len - done < FOLD_BUF ? len - done : FOLD_BUF;
-        fold_into(chunk, str + done, n);
-        XXH3_64bits_update(&st, chunk, n);
-        done += n;
+/* The 128-bit product of a and b, folded to 64 bits: the hash's mixing step. */
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    /* no 128-bit product: two 64-bit ones, shifted so that high bits reach low ones */
+    uint64_t x = a * K0 ^ (b >> 29), y = b * K1 ^ (a >> 31);
+    x ^= y * K2;
+    return x ^ (x >> 32);
+#endif
+}
+
+static inline uint64_t load4(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/*
+ * The first and last bytes of a value of 1..16 bytes (str, len), folded,
+ * in two words: two overlapping loads of 8 or 4 bytes, or the first, middle
+ * and last byte when len < 4. Equal folded values give equal words.
+ */
+static inline void short_words(const char *str, size_t len, uint64_t *a, uint64_t *b)
+{
+    if (len >= 8) {
+        *a = load8(str);
+        *b = load8(str + len - 8);
+    } else if (len >= 4) {
+        *a = load4(str);
+        *b = load4(str + len - 4);
+    } else {
+        const unsigned char *u = (const unsigned char *)str;
+        *a = ((uint64_t)u[0] << 16) | ((uint64_t)u[len >> 1] << 8) | u[len - 1];
+        *b = 0;
     }
-    return XXH3_64bits_digest(&st);
+    *a = fold8(*a);
+    *b = fold8(*b);
+}
+
+/* The last step of the hash: the final 16 bytes (a, b), the state and the length. */
+static inline uint64_t hash_finish(uint64_t a, uint64_t b, uint64_t seed, size_t len)
+{
+    return mix(mix(a ^ K1, b ^ seed) ^ K2 ^ len, seed ^ K1);
+}
+
+/* The hash of a value of more than 16 bytes: 16-byte steps, then its last 16 bytes. */
+static __attribute__((noinline)) uint64_t hash_long(const char *str, size_t len)
+{
+    uint64_t seed = K0;
+    for (size_t i = 0; len - i > 16; i += 16)
+        seed = mix(fold8(load8(str + i)) ^ K1, fold8(load8(str + i + 8)) ^ seed);
+    return hash_finish(fold8(load8(str + len - 16)), fold8(load8(str + len - 8)), seed, len);
+}
+
+/*
+ * The set hash of str (len bytes) folded to lower case. A value of up to 16
+ * bytes is two words and two mixes; longer ones are mixed in 16-byte steps
+ * first (kept out of line, so the short path saves no registers). Every
+ * byte reaches every bit of the result.
+ */
+uint64_t lp_strset_hash(const char *str, size_t len)
+{
+    if (len > 16)
+        return hash_long(str, len);
+    uint64_t a = 0, b = 0;
+    if (len > 0)
+        short_words(str, len, &a, &b);
+    return hash_finish(a, b, K0, len);
 }
 
 /*
@@ -216,7 +280,7 @@ int lp_strset_add(lp_strset *s, const char *str, size_t len)
     char *copy = s->pool + s->pool_len;
     if (len)
         fold_into(copy, str, len);
-    uint64_t h = XXH3_64bits(copy, len);
+    uint64_t h = lp_strset_hash(copy, len);
     strset_slot *sl = probe(s, h, copy, len, true);
     if (sl->off != SLOT_EMPTY)
         return 0;
@@ -239,27 +303,7 @@ bool lp_strset_has(const lp_strset *s, const char *str, size_t len)
 {
     if (s->count == 0 || len > s->max_len)
         return false;
-    if (len > FOLD_BUF)
-        return probe(s, hash_folded_stream(str, len), str, len, false)->off != SLOT_EMPTY;
-
-    char buf[FOLD_BUF];
-    if (len)
-        fold_into(buf, str, len);
-    uint64_t h = XXH3_64bits(buf, len);
-    if (!((s->filter[h >> 62] >> ((h >> 56) & 63)) & 1))
-        return false;
-    return probe(s, h, buf, len, true)->off != SLOT_EMPTY;
-}
-
-/* XXH3 of the folded bytes of str: the hash every set stores and probes. */
-uint64_t lp_strset_hash(const char *str, size_t len)
-{
-    if (len > FOLD_BUF)
-        return hash_folded_stream(str, len);
-    char buf[FOLD_BUF];
-    if (len)
-        fold_into(buf, str, len);
-    return XXH3_64bits(buf, len);
+    return lp_strset_has_hashed(s, lp_strset_hash(str, len), str, len);
 }
 
 /*

@@ -3,8 +3,8 @@
  *
  * Built once when a pipeline loads; queried per lead. Membership ignores
  * ASCII case (members are stored folded to lower case). Open addressing over
- * xxhash (XXH3) of the folded bytes, so a lookup is one hash and usually one
- * compare.
+ * a multiply-fold hash of the folded bytes, so a lookup is one hash and
+ * usually one compare.
  *
  * Threads: building is single-threaded; once built, lookups from any number
  * of threads are safe.
@@ -28,9 +28,10 @@ int lp_strset_add(lp_strset *s, const char *str, size_t len);
 bool lp_strset_has(const lp_strset *s, const char *str, size_t len);
 
 /*
- * The hash lp_strset_has() computes for str (len bytes): XXH3_64bits of its
- * bytes folded to ASCII lower case. The same for every set, so a caller that
- * tests one value against many sets can hash it once.
+ * The hash lp_strset_has() computes for str (len bytes), a function of its
+ * bytes folded to ASCII lower case (so "US" and "us" hash alike). The same
+ * for every set, so a caller that tests one value against many sets can hash
+ * it once. It is only meaningful within one process: never store it.
  */
 uint64_t lp_strset_hash(const char *str, size_t len);
 
