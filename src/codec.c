@@ -17,12 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decoder state: a cursor over the input and where to report failures. */
+/*
+ * Decoder state: a cursor over the input, the field being read (for
+ * messages), the presence bits found so far, and where to describe a
+ * failure. It lives in registers: every step that takes it is inlined, and
+ * nothing that is not inlined sees its address. (Were it in memory, each
+ * string stored into the lead could alias the cursor, and the compiler would
+ * reload it after every field.)
+ */
 typedef struct lp_dec {
     const uint8_t *p;
     const uint8_t *end;
     lp_arena *a;
     const char *field; /* name of the field being decoded, for messages */
+    uint64_t present;  /* lp_lead.present, stored once at the end */
     char *why;
     size_t whylen;
 } lp_dec;
@@ -30,7 +38,8 @@ typedef struct lp_dec {
 /*
  * The per-field steps are expanded once per field from LP_FIELD_LIST with the
  * field's type as a constant; forcing them inline lets the compiler drop the
- * type switch, which otherwise costs an indirect branch per field.
+ * type switch, which otherwise costs an indirect branch per field, and keeps
+ * the decoder state in registers.
  */
 #define LP_CODEC_INLINE __attribute__((always_inline))
 
@@ -40,16 +49,54 @@ static inline int lp_codec_nullable(int f)
     return f != LP_F_LEAD_ID;
 }
 
-__attribute__((cold, format(printf, 2, 3))) static lp_err_t dec_fail(lp_dec *d, const char *fmt,
-                                                                     ...)
+/* Formats a failure into why (which may be NULL); takes no decoder state. */
+__attribute__((cold, format(printf, 3, 4))) static lp_err_t dec_fail(char *why, size_t whylen,
+                                                                     const char *fmt, ...)
 {
-    if (d->why && d->whylen) {
+    if (why && whylen) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(d->why, d->whylen, fmt, ap);
+        vsnprintf(why, whylen, fmt, ap);
         va_end(ap);
     }
     return LP_E_AVRO_DECODE;
+}
+
+static inline LP_CODEC_INLINE lp_err_t dec_truncated(const lp_dec *d)
+{
+    return dec_fail(d->why, d->whylen, "truncated in field '%s'", d->field);
+}
+
+/*
+ * lp_codec_get_long() for a varint longer than a byte (timestamps, long
+ * strings), kept out of line. When 8 bytes remain, a varint of up to 8 bytes
+ * is read as one word: the first byte without the continuation bit ends it,
+ * and three shift-and-merge steps pack its 7-bit groups (into 14 bits per
+ * 16, 28 per 32, then 56). Longer varints and the input's last bytes take
+ * the byte loop, which gives the same value.
+ */
+__attribute__((noinline)) static int dec_varint(const uint8_t **p, const uint8_t *end,
+                                                int64_t *out)
+{
+    const uint8_t *q = *p;
+    uint64_t x, stops;
+    if (end - q < 8)
+        return lp_codec_get_long(p, end, out);
+    memcpy(&x, q, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    stops = ~x & 0x8080808080808080ull;
+    if (!stops)
+        return lp_codec_get_long(p, end, out);
+    unsigned n = (unsigned)__builtin_ctzll(stops) / 8 + 1; /* bytes in the varint */
+    x &= (~0ull >> (64 - 8 * n)) & 0x7f7f7f7f7f7f7f7full;
+    x = ((x & 0x7f007f007f007f00ull) >> 1) | (x & 0x007f007f007f007full);
+    x = ((x & 0x3fff00003fff0000ull) >> 2) | (x & 0x00003fff00003fffull);
+    x = ((x & 0x0fffffff00000000ull) >> 4) | (x & 0x000000000fffffffull);
+    *p = q + n;
+    *out = lp_codec_unzigzag(x);
+    return 0;
 }
 
 /* Reads a long; names the field when the varint is cut short or too long. */
@@ -59,27 +106,39 @@ static inline LP_CODEC_INLINE lp_err_t dec_long(lp_dec *d, int64_t *out)
         *out = lp_codec_unzigzag(*d->p++);
         return LP_OK;
     }
-    int rc = lp_codec_get_long(&d->p, d->end, out);
+    const uint8_t *q = d->p; /* the cursor's address must not escape */
+    int rc = dec_varint(&q, d->end, out);
+    d->p = q;
     if (rc == -1)
-        return dec_fail(d, "truncated in field '%s'", d->field);
+        return dec_truncated(d);
     if (rc == -2)
-        return dec_fail(d, "overlong varint in field '%s'", d->field);
+        return dec_fail(d->why, d->whylen, "overlong varint in field '%s'", d->field);
     return LP_OK;
 }
 
 /* Reads a length prefix and checks that many bytes remain. */
 static inline LP_CODEC_INLINE lp_err_t dec_len(lp_dec *d, uint32_t *out)
 {
+    /* The common case, a length under 64: one byte with the sign bit clear. */
+    if (d->p < d->end && (*d->p & 0x81) == 0) {
+        uint32_t n = *d->p++ >> 1;
+        if (n > (size_t)(d->end - d->p))
+            return dec_truncated(d);
+        *out = n;
+        return LP_OK;
+    }
     int64_t n = 0;
     lp_err_t err = dec_long(d, &n);
     if (err)
         return err;
     if (n < 0)
-        return dec_fail(d, "negative length %lld in field '%s'", (long long)n, d->field);
+        return dec_fail(d->why, d->whylen, "negative length %lld in field '%s'", (long long)n,
+                        d->field);
     if ((uint64_t)n > (uint64_t)(d->end - d->p))
-        return dec_fail(d, "truncated in field '%s'", d->field);
+        return dec_truncated(d);
     if (n > (int64_t)UINT32_MAX)
-        return dec_fail(d, "string of %lld bytes in field '%s'", (long long)n, d->field);
+        return dec_fail(d->why, d->whylen, "string of %lld bytes in field '%s'", (long long)n,
+                        d->field);
     *out = (uint32_t)n;
     return LP_OK;
 }
@@ -100,12 +159,24 @@ static inline LP_CODEC_INLINE lp_err_t dec_str(lp_dec *d, lp_str *s)
 /* Reads a union branch index; 0 is null, 1 is the value. */
 static inline LP_CODEC_INLINE lp_err_t dec_branch(lp_dec *d, int *present)
 {
+    /* Nearly always one byte: 0 (null) or 2 (zigzag 1, the value). */
+    if (d->p < d->end && *d->p == 0) {
+        d->p++;
+        *present = 0;
+        return LP_OK;
+    }
+    if (d->p < d->end && *d->p == 2) {
+        d->p++;
+        *present = 1;
+        return LP_OK;
+    }
     int64_t b = 0;
     lp_err_t err = dec_long(d, &b);
     if (err)
         return err;
     if (b != 0 && b != 1)
-        return dec_fail(d, "bad union branch %lld in field '%s'", (long long)b, d->field);
+        return dec_fail(d->why, d->whylen, "bad union branch %lld in field '%s'", (long long)b,
+                        d->field);
     *present = (int)b;
     return LP_OK;
 }
@@ -113,7 +184,7 @@ static inline LP_CODEC_INLINE lp_err_t dec_branch(lp_dec *d, int *present)
 static inline LP_CODEC_INLINE lp_err_t dec_double(lp_dec *d, double *out)
 {
     if (d->end - d->p < 8)
-        return dec_fail(d, "truncated in field '%s'", d->field);
+        return dec_truncated(d);
     uint64_t u;
     memcpy(&u, d->p, 8);
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -127,10 +198,10 @@ static inline LP_CODEC_INLINE lp_err_t dec_double(lp_dec *d, double *out)
 static inline LP_CODEC_INLINE lp_err_t dec_bool(lp_dec *d, int64_t *out)
 {
     if (d->p == d->end)
-        return dec_fail(d, "truncated in field '%s'", d->field);
+        return dec_truncated(d);
     uint8_t b = *d->p;
     if (b > 1)
-        return dec_fail(d, "bad boolean %u in field '%s'", b, d->field);
+        return dec_fail(d->why, d->whylen, "bad boolean %u in field '%s'", b, d->field);
     d->p++;
     *out = b;
     return LP_OK;
@@ -142,7 +213,7 @@ static inline LP_CODEC_INLINE lp_err_t dec_bool(lp_dec *d, int64_t *out)
  * over. min_item is the fewest bytes one item can take, used to refuse
  * counts the remaining input cannot hold before anything is allocated.
  */
-static lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
+static inline LP_CODEC_INLINE lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
 {
     int64_t n = 0, size = 0;
     lp_err_t err = dec_long(d, &n);
@@ -150,16 +221,16 @@ static lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
         return err;
     if (n < 0) {
         if (n == INT64_MIN)
-            return dec_fail(d, "bad block count in field '%s'", d->field);
+            return dec_fail(d->why, d->whylen, "bad block count in field '%s'", d->field);
         n = -n;
         if ((err = dec_long(d, &size)))
             return err;
         if (size < 0)
-            return dec_fail(d, "negative block size in field '%s'", d->field);
+            return dec_fail(d->why, d->whylen, "negative block size in field '%s'", d->field);
     }
     if ((uint64_t)n > (uint64_t)(d->end - d->p) / min_item || n > (int64_t)UINT32_MAX)
-        return dec_fail(d, "truncated in field '%s' (%lld items, %zu bytes left)", d->field,
-                        (long long)n, (size_t)(d->end - d->p));
+        return dec_fail(d->why, d->whylen, "truncated in field '%s' (%lld items, %zu bytes left)",
+                        d->field, (long long)n, (size_t)(d->end - d->p));
     *count = (uint32_t)n;
     return LP_OK;
 }
@@ -168,24 +239,24 @@ static lp_err_t dec_block(lp_dec *d, size_t min_item, uint32_t *count)
  * Grows an arena array from have to have + more elements of size sz. A
  * single-block value (the common case) costs one allocation and no copy.
  */
-static void *dec_grow(lp_dec *d, const void *old, size_t have, size_t more, size_t sz)
+static void *dec_grow(lp_arena *a, const void *old, size_t have, size_t more, size_t sz)
 {
-    void *p = lp_arena_alloc(d->a, (have + more) * sz);
+    void *p = lp_arena_alloc(a, (have + more) * sz);
     if (p && have)
         memcpy(p, old, have * sz);
     return p;
 }
 
 /* Reads an array<string> into an arena list of lp_str. */
-static lp_err_t dec_list(lp_dec *d, lp_val *v)
+static inline LP_CODEC_INLINE lp_err_t dec_list(lp_dec *d, lp_val *v)
 {
     lp_str *items = NULL;
-    uint32_t total = 0, count;
+    uint32_t total = 0, count = 0;
     lp_err_t err;
     while ((err = dec_block(d, 1, &count)) == LP_OK && count) {
         if (count > UINT32_MAX - total)
-            return dec_fail(d, "too many items in field '%s'", d->field);
-        if (!(items = dec_grow(d, items, total, count, sizeof(*items))))
+            return dec_fail(d->why, d->whylen, "too many items in field '%s'", d->field);
+        if (!(items = dec_grow(d->a, items, total, count, sizeof(*items))))
             return LP_E_NOMEM;
         for (uint32_t i = 0; i < count; i++)
             if ((err = dec_str(d, &items[total + i])))
@@ -198,16 +269,16 @@ static lp_err_t dec_list(lp_dec *d, lp_val *v)
 }
 
 /* Reads the custom map<string> into the lead's arena array of lp_kv. */
-static lp_err_t dec_custom(lp_dec *d, lp_lead *l)
+static inline LP_CODEC_INLINE lp_err_t dec_custom(lp_dec *d, lp_lead *l)
 {
     lp_kv *kv = NULL;
-    uint32_t total = 0, count;
+    uint32_t total = 0, count = 0;
     lp_err_t err;
     d->field = "custom";
     while ((err = dec_block(d, 2, &count)) == LP_OK && count) {
         if (count > UINT32_MAX - total)
-            return dec_fail(d, "too many items in field 'custom'");
-        if (!(kv = dec_grow(d, kv, total, count, sizeof(*kv))))
+            return dec_fail(d->why, d->whylen, "too many items in field 'custom'");
+        if (!(kv = dec_grow(d->a, kv, total, count, sizeof(*kv))))
             return LP_E_NOMEM;
         for (uint32_t i = 0; i < count; i++) {
             lp_kv *e = &kv[total + i];
@@ -246,7 +317,7 @@ static inline LP_CODEC_INLINE lp_err_t dec_value(lp_dec *d, lp_lead *l, int f, l
     case LP_T_LIST:
         return dec_list(d, v);
     }
-    return dec_fail(d, "field '%s' has no Avro type", d->field);
+    return dec_fail(d->why, d->whylen, "field '%s' has no Avro type", d->field);
 }
 
 /* Reads input field f (name, type t), with its union branch when nullable. */
@@ -262,35 +333,50 @@ static inline LP_CODEC_INLINE lp_err_t dec_field(lp_dec *d, lp_lead *l, int f, c
         return LP_OK;
     if ((err = dec_value(d, l, f, t)))
         return err;
-    l->present |= 1ull << f;
+    d->present |= 1ull << f;
+    return LP_OK;
+}
+
+/* Reads every field of the lead; the caller stores d->present. */
+static inline LP_CODEC_INLINE lp_err_t dec_lead(lp_dec *d, lp_lead *l)
+{
+    lp_err_t err;
+    /* One straight-line step per input field, in LP_FIELD_LIST order. */
+#define LP_CODEC_DEC(id, name, type, flags)                                                        \
+    if ((LP_FF_INPUT & (flags)) && (err = dec_field(d, l, LP_F_##id, name, type)))                 \
+        return err;
+    LP_FIELD_LIST(LP_CODEC_DEC)
+#undef LP_CODEC_DEC
+    if ((err = dec_custom(d, l)))
+        return err;
+    if (d->p != d->end)
+        return dec_fail(d->why, d->whylen, "trailing %zu bytes", (size_t)(d->end - d->p));
     return LP_OK;
 }
 
 lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena *a, char *why,
                               size_t whylen)
 {
-    lp_dec d = {(const uint8_t *)buf, (const uint8_t *)buf + len, a, "", why, whylen};
-    lp_err_t err;
+    lp_dec d = {(const uint8_t *)buf, (const uint8_t *)buf + len, a, "", 0, why, whylen};
     lp_lead_clear(l);
-    /* One straight-line step per input field, in LP_FIELD_LIST order. */
-#define LP_CODEC_DEC(id, name, type, flags)                                                        \
-    if ((LP_FF_INPUT & (flags)) && (err = dec_field(&d, l, LP_F_##id, name, type)))                \
-        return err;
-    LP_FIELD_LIST(LP_CODEC_DEC)
-#undef LP_CODEC_DEC
-    if ((err = dec_custom(&d, l)))
-        return err;
-    if (d.p != d.end)
-        return dec_fail(&d, "trailing %zu bytes", (size_t)(d.end - d.p));
-    return LP_OK;
+    lp_err_t err = dec_lead(&d, l);
+    l->present = d.present;
+    return err;
 }
 
+/*
+ * The encoder reads presence from a local copy of l->present: every byte it
+ * writes goes through a uint8_t pointer, which may alias anything, so a bit
+ * read through l would be reloaded after each write.
+ */
+
 /* The most bytes field f (of type t) of l can take when encoded. */
-static inline LP_CODEC_INLINE size_t enc_field_bound(const lp_lead *l, int f, lp_type t)
+static inline LP_CODEC_INLINE size_t enc_field_bound(const lp_lead *l, uint64_t present, int f,
+                                                     lp_type t)
 {
     const lp_val *v = &l->v[f];
     size_t n = 1 + LP_CODEC_VARINT_MAX;
-    if (!lp_lead_has(l, f))
+    if (!((present >> f) & 1))
         return n;
     if (t == LP_T_STR)
         return n + v->len;
@@ -302,26 +388,18 @@ static inline LP_CODEC_INLINE size_t enc_field_bound(const lp_lead *l, int f, lp
     return n;
 }
 
-/* The most bytes the encoding of l can take. */
-static size_t enc_bound(const lp_lead *l)
+size_t lp_codec_lead_bound(const lp_lead *l)
 {
+    uint64_t present = l->present;
     size_t n = 2 * LP_CODEC_VARINT_MAX;
 #define LP_CODEC_BOUND(id, name, type, flags)                                                      \
     if (LP_FF_INPUT & (flags))                                                                     \
-        n += enc_field_bound(l, LP_F_##id, type);
+        n += enc_field_bound(l, present, LP_F_##id, type);
     LP_FIELD_LIST(LP_CODEC_BOUND)
 #undef LP_CODEC_BOUND
     for (uint32_t i = 0; i < l->ncustom; i++)
         n += 2 * LP_CODEC_VARINT_MAX + l->custom[i].key.len + l->custom[i].val.len;
     return n;
-}
-
-static inline uint8_t *enc_str(uint8_t *p, const char *s, uint32_t len)
-{
-    p += lp_codec_put_long(p, len);
-    if (len)
-        memcpy(p, s, len);
-    return p + len;
 }
 
 static inline uint8_t *enc_double(uint8_t *p, double x)
@@ -338,10 +416,12 @@ static inline uint8_t *enc_double(uint8_t *p, double x)
 /* Writes an array<string> as one block. */
 static uint8_t *enc_list(uint8_t *p, const lp_val *v)
 {
-    if (v->len) {
-        p += lp_codec_put_long(p, v->len);
-        for (uint32_t i = 0; i < v->len; i++)
-            p = enc_str(p, v->list[i].ptr, v->list[i].len);
+    const lp_str *items = v->list;
+    uint32_t n = v->len;
+    if (n) {
+        p += lp_codec_put_long(p, n);
+        for (uint32_t i = 0; i < n; i++)
+            p = lp_codec_put_str(p, items[i].ptr, items[i].len);
     }
     *p++ = 0;
     return p;
@@ -353,7 +433,7 @@ static inline LP_CODEC_INLINE uint8_t *enc_value(uint8_t *p, const lp_lead *l, i
     const lp_val *v = &l->v[f];
     switch (t) {
     case LP_T_STR:
-        return enc_str(p, v->s, v->len);
+        return lp_codec_put_str(p, v->s, v->len);
     case LP_T_LONG:
     case LP_T_TS:
         return p + lp_codec_put_long(p, v->i);
@@ -371,11 +451,13 @@ static inline LP_CODEC_INLINE uint8_t *enc_value(uint8_t *p, const lp_lead *l, i
 /* Writes the custom map as one block. */
 static uint8_t *enc_custom(uint8_t *p, const lp_lead *l)
 {
-    if (l->ncustom) {
-        p += lp_codec_put_long(p, l->ncustom);
-        for (uint32_t i = 0; i < l->ncustom; i++) {
-            p = enc_str(p, l->custom[i].key.ptr, l->custom[i].key.len);
-            p = enc_str(p, l->custom[i].val.ptr, l->custom[i].val.len);
+    const lp_kv *kv = l->custom;
+    uint32_t n = l->ncustom;
+    if (n) {
+        p += lp_codec_put_long(p, n);
+        for (uint32_t i = 0; i < n; i++) {
+            p = lp_codec_put_str(p, kv[i].key.ptr, kv[i].key.len);
+            p = lp_codec_put_str(p, kv[i].val.ptr, kv[i].val.len);
         }
     }
     *p++ = 0;
@@ -383,12 +465,13 @@ static uint8_t *enc_custom(uint8_t *p, const lp_lead *l)
 }
 
 /* Writes input field f (type t), with its union branch when nullable. */
-static inline LP_CODEC_INLINE uint8_t *enc_field(uint8_t *p, const lp_lead *l, int f, lp_type t)
+static inline LP_CODEC_INLINE uint8_t *enc_field(uint8_t *p, const lp_lead *l, uint64_t present,
+                                                 int f, lp_type t)
 {
-    int present = lp_lead_has(l, f);
+    int has = (present >> f) & 1;
     if (!lp_codec_nullable(f))
-        return present ? enc_value(p, l, f, t) : enc_str(p, "", 0);
-    if (!present) {
+        return has ? enc_value(p, l, f, t) : lp_codec_put_str(p, "", 0);
+    if (!has) {
         *p = 0;
         return p + 1;
     }
@@ -396,17 +479,22 @@ static inline LP_CODEC_INLINE uint8_t *enc_field(uint8_t *p, const lp_lead *l, i
     return enc_value(p + 1, l, f, t);
 }
 
-lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out)
+uint8_t *lp_codec_put_lead(uint8_t *p, const lp_lead *l)
 {
-    if (lp_buf_reserve(out, enc_bound(l)))
-        return LP_E_NOMEM;
-    uint8_t *p = (uint8_t *)out->data + out->len;
+    uint64_t present = l->present;
 #define LP_CODEC_ENC(id, name, type, flags)                                                        \
     if (LP_FF_INPUT & (flags))                                                                     \
-        p = enc_field(p, l, LP_F_##id, type);
+        p = enc_field(p, l, present, LP_F_##id, type);
     LP_FIELD_LIST(LP_CODEC_ENC)
 #undef LP_CODEC_ENC
-    p = enc_custom(p, l);
+    return enc_custom(p, l);
+}
+
+lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out)
+{
+    if (lp_buf_reserve(out, lp_codec_lead_bound(l)))
+        return LP_E_NOMEM;
+    uint8_t *p = lp_codec_put_lead((uint8_t *)out->data + out->len, l);
     out->len = (size_t)((char *)p - out->data);
     return LP_OK;
 }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "buf.h"
@@ -66,6 +67,47 @@ static inline size_t lp_codec_put_long(uint8_t *p, int64_t v)
     }
     p[n++] = (uint8_t)u;
     return n;
+}
+
+/*
+ * Copies n bytes from s to d. Most strings in a lead are a few dozen bytes,
+ * where a call to memcpy costs more than the copy: up to 16 bytes are moved
+ * as two overlapping words (or halves, or single bytes), longer runs go to
+ * memcpy. Reads and writes stay inside [s, s + n) and [d, d + n).
+ */
+static inline void lp_codec_copy(uint8_t *d, const void *s, size_t n)
+{
+    const uint8_t *q = (const uint8_t *)s;
+    if (n > 16) {
+        memcpy(d, q, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, q, 8);
+        memcpy(&b, q + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, q, 4);
+        memcpy(&b, q + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n) {
+        d[0] = q[0];
+        d[n / 2] = q[n / 2];
+        d[n - 1] = q[n - 1];
+    }
+}
+
+/*
+ * Writes (s, n) as an Avro string or bytes value (length, then the bytes) at
+ * p, which must have LP_CODEC_VARINT_MAX + n bytes of room. Returns the end.
+ */
+static inline uint8_t *lp_codec_put_str(uint8_t *p, const char *s, size_t n)
+{
+    p += lp_codec_put_long(p, (int64_t)n);
+    lp_codec_copy(p, s, n);
+    return p + n;
 }
 
 /*
@@ -110,6 +152,15 @@ lp_err_t lp_codec_decode_lead(const char *buf, size_t len, lp_lead *l, lp_arena 
  * field) is written as the empty string. Returns LP_OK or LP_E_NOMEM.
  */
 lp_err_t lp_codec_encode_lead(const lp_lead *l, lp_buf *out);
+
+/*
+ * The two halves of lp_codec_encode_lead(), for encoders of records that
+ * embed the lead (routed_lead.avsc): lp_codec_lead_bound() is the most bytes
+ * the encoding of l can take, and lp_codec_put_lead() writes it at p, which
+ * must have that much room, and returns the end.
+ */
+size_t lp_codec_lead_bound(const lp_lead *l);
+uint8_t *lp_codec_put_lead(uint8_t *p, const lp_lead *l);
 
 /*
  * Reads and parses an .avsc file with avro-c. On success *out holds a

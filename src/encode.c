@@ -1,17 +1,22 @@
 /*
  * encode.c - Avro and JSON encoders of the outcome records; see encode.h.
  *
- * Both formats are written through a small writer (lp_w) whose failure flag
- * is sticky: helpers append without checking, and the encoder checks once at
- * the end, rolling the buffer back to where it started. That keeps each
- * encoder a flat list of fields in schema order, which is how to review it
- * against the .avsc files.
+ * JSON is written through a small writer (lp_w) whose failure flag is
+ * sticky: helpers append without checking, and the encoder checks once at
+ * the end, rolling the buffer back to where it started.
+ *
+ * Avro, the format of the streaming hot path, is written in two steps: the
+ * encoder adds up an upper bound of the record's size, reserves it once, and
+ * then writes through a raw cursor with no further checks (see "Avro
+ * primitives"). Either way each encoder stays a flat list of fields in
+ * schema order, which is how to review it against the .avsc files.
  *
  * Avro field order here must match the schemas/ files exactly; the unit tests
  * decode the output with avro-c and the interoperability test with Python.
  */
 #include "encode.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -204,52 +209,81 @@ static int fmt_double(double x, char *buf, size_t len)
 
 /* ---- Avro primitives ------------------------------------------------------ */
 
-/* The Avro writers reserve once per value and write in place. */
-static inline void av_long(lp_w *w, int64_t v)
+/*
+ * An Avro encoder sums an upper bound of its record first: AV_NUM bytes for
+ * every number, length, union branch and block count, plus the bytes of
+ * every string. av_begin() reserves that once; the put_* helpers then write
+ * through a raw cursor and check nothing. The reservation is the only step
+ * that can fail, so a failure leaves the buffer as it was. Strings stored
+ * without a length are measured once, before the bound, and written from
+ * that measure.
+ */
+#define AV_NUM LP_CODEC_VARINT_MAX
+
+/* Reserves bound bytes at the end of b; returns the write cursor, or NULL. */
+static uint8_t *av_begin(lp_buf *b, size_t bound)
 {
-    if (w_room(w, LP_CODEC_VARINT_MAX))
-        w->b->len += lp_codec_put_long((uint8_t *)w->b->data + w->b->len, v);
+    if (lp_buf_reserve(b, bound))
+        return NULL;
+    return (uint8_t *)b->data + b->len;
 }
 
-static inline void av_bytes(lp_w *w, const char *s, size_t n)
+/* Ends an encoding that av_begin(b, bound) started, at cursor p. */
+static lp_err_t av_end(lp_buf *b, const uint8_t *p, size_t bound)
 {
-    if (!w_room(w, LP_CODEC_VARINT_MAX + n))
-        return;
-    char *p = w->b->data + w->b->len;
-    p += lp_codec_put_long((uint8_t *)p, (int64_t)n);
-    if (n)
-        memcpy(p, s, n);
-    w->b->len = (size_t)(p + n - w->b->data);
+    size_t n = (size_t)((const char *)p - (b->data + b->len));
+    assert(n <= bound);
+    (void)bound;
+    b->len += n;
+    return LP_OK;
 }
 
-static void av_cstr(lp_w *w, const char *s)
+static inline uint8_t *put_long(uint8_t *p, int64_t v)
 {
-    s = nz(s);
-    av_bytes(w, s, strlen(s));
+    return p + lp_codec_put_long(p, v);
 }
 
-/* A ["null","string"] union from a NUL-terminated string or NULL. */
-static void av_opt_cstr(lp_w *w, const char *s)
+static inline uint8_t *put_str(uint8_t *p, lp_str s)
 {
-    av_long(w, s != NULL);
-    if (s)
-        av_cstr(w, s);
+    return lp_codec_put_str(p, s.ptr, s.len);
 }
 
-/* A ["null","string"] union from a lead slot. */
-static void av_opt_field(lp_w *w, const lp_lead *l, lp_field_id f)
+/* A ["null", T] union's branch: zigzag 0 for null, zigzag 1 for the value. */
+static inline uint8_t *put_branch(uint8_t *p, int present)
 {
-    int has = lp_lead_has(l, f);
-    av_long(w, has);
-    if (has)
-        av_bytes(w, l->v[f].s, l->v[f].len);
+    *p = present ? 2 : 0;
+    return p + 1;
 }
 
-static void av_opt_long(lp_w *w, int present, int64_t v)
+/* A ["null","string"] union from a string whose ptr is NULL when absent. */
+static inline uint8_t *put_opt_str(uint8_t *p, lp_str s)
 {
-    av_long(w, present);
-    if (present)
-        av_long(w, v);
+    p = put_branch(p, s.ptr != NULL);
+    return s.ptr ? put_str(p, s) : p;
+}
+
+static inline uint8_t *put_opt_long(uint8_t *p, int present, int64_t v)
+{
+    p = put_branch(p, present);
+    return present ? put_long(p, v) : p;
+}
+
+/* A NUL-terminated string, measured; NULL reads as "". */
+static lp_str cstr(const char *s)
+{
+    return known_len(s, 0);
+}
+
+/* A NUL-terminated string, measured, or {NULL, 0} for NULL (a null union). */
+static lp_str opt_cstr(const char *s)
+{
+    return s ? cstr(s) : (lp_str){NULL, 0};
+}
+
+/* A lead slot, or {NULL, 0} when absent. */
+static lp_str opt_field(const lp_lead *l, lp_field_id f)
+{
+    return lp_lead_has(l, f) ? (lp_str){l->v[f].s, l->v[f].len} : (lp_str){NULL, 0};
 }
 
 /* ---- JSON primitives ------------------------------------------------------ */
@@ -393,7 +427,8 @@ static const char *const owner_kinds[] = {"owner", "team", "queue"};
 
 /*
  * Checks that r is a routed outcome the schema can hold and finds its
- * OwnerKind symbol (-1 when r has no owner).
+ * OwnerKind symbol (-1 when r has no owner). The kinds differ in their first
+ * letter, so one strcmp settles it.
  */
 static lp_err_t routed_check(const lp_record *r, int *kind)
 {
@@ -403,9 +438,9 @@ static lp_err_t routed_check(const lp_record *r, int *kind)
     if (!r->owner)
         return LP_OK;
     const char *k = r->owner_kind ? r->owner_kind : "owner";
-    for (int i = 0; i < 3; i++)
-        if (strcmp(k, owner_kinds[i]) == 0)
-            *kind = i;
+    int i = k[0] == 'o' ? 0 : k[0] == 't' ? 1 : k[0] == 'q' ? 2 : -1;
+    if (i >= 0 && strcmp(k, owner_kinds[i]) == 0)
+        *kind = i;
     return *kind < 0 ? LP_E_INTERNAL : LP_OK;
 }
 
@@ -431,94 +466,177 @@ static lp_str grade_of(const lp_lead *l)
     return lp_lead_str(l, LP_F_GRADE);
 }
 
-static void av_score(lp_w *w, const lp_lead *l)
+static uint8_t *put_score(uint8_t *p, const lp_lead *l)
 {
-    lp_str g = grade_of(l);
-    av_long(w, (int32_t)score_of(l, LP_F_SCORE_FIT));
-    av_long(w, (int32_t)score_of(l, LP_F_SCORE_ENGAGEMENT));
-    av_long(w, (int32_t)score_of(l, LP_F_SCORE_TOTAL));
-    av_bytes(w, g.ptr, g.len);
+    p = put_long(p, (int32_t)score_of(l, LP_F_SCORE_FIT));
+    p = put_long(p, (int32_t)score_of(l, LP_F_SCORE_ENGAGEMENT));
+    p = put_long(p, (int32_t)score_of(l, LP_F_SCORE_TOTAL));
+    return put_str(p, grade_of(l));
 }
 
-static void av_reasons(lp_w *w, const lp_record *r)
+static lp_str reason_rule(const lp_reason *rs)
+{
+    return known_len(rs->rule, rs->rule_len);
+}
+
+/* The group of a reason, or {NULL, 0} when it has none. */
+static lp_str reason_group(const lp_reason *rs)
+{
+    return rs->group ? known_len(rs->group, rs->group_len) : (lp_str){NULL, 0};
+}
+
+/* The bound of the reasons array: count, end, and per reason 4 numbers. */
+static size_t reasons_bound(const lp_record *r)
+{
+    size_t n = 2 * AV_NUM;
+    for (uint16_t i = 0; i < r->nreasons; i++)
+        n += 4 * AV_NUM + reason_rule(&r->reasons[i]).len + reason_group(&r->reasons[i]).len;
+    return n;
+}
+
+static uint8_t *put_reasons(uint8_t *p, const lp_record *r)
 {
     if (r->nreasons) {
-        av_long(w, r->nreasons);
+        p = put_long(p, r->nreasons);
         for (uint16_t i = 0; i < r->nreasons; i++) {
             const lp_reason *rs = &r->reasons[i];
-            lp_str rule = known_len(rs->rule, rs->rule_len);
-            av_bytes(w, rule.ptr, rule.len);
-            av_long(w, rs->group != NULL);
-            if (rs->group) {
-                lp_str group = known_len(rs->group, rs->group_len);
-                av_bytes(w, group.ptr, group.len);
-            }
-            av_long(w, rs->dimension == LP_DIM_ENGAGEMENT);
-            av_long(w, rs->points);
+            p = put_str(p, reason_rule(rs));
+            p = put_opt_str(p, reason_group(rs));
+            p = put_long(p, rs->dimension == LP_DIM_ENGAGEMENT);
+            p = put_long(p, rs->points);
         }
     }
-    av_long(w, 0);
+    *p++ = 0;
+    return p;
 }
 
-static void av_owner(lp_w *w, const lp_record *r, int kind)
+/* ["null", Owner]: the OwnerKind symbol, then the name. */
+static uint8_t *put_owner(uint8_t *p, int kind, lp_str owner)
 {
-    av_long(w, kind >= 0);
-    if (kind >= 0) {
-        av_long(w, kind);
-        av_cstr(w, r->owner);
-    }
+    p = put_branch(p, kind >= 0);
+    if (kind < 0)
+        return p;
+    p = put_long(p, kind);
+    return put_str(p, owner);
 }
 
 /* ---- provenance ------------------------------------------------------------ */
 
-/* The label of field f's source ("cache", "provider:NAME"), or NULL for input. */
-static const char *src_label(const lp_record *r, int f, char *buf, size_t len)
+/* The longest source label: "provider:" and a name cut to fit. */
+#define SRC_LABEL_MAX 159
+
+_Static_assert(LP_SRC_INPUT == 0, "nonzero_bytes() finds the fields not from input");
+
+/*
+ * Bit i set when byte i of the 8 at p is not zero. Adding 0x7f to the low
+ * seven bits of a byte carries into its top bit unless they are all zero;
+ * the multiplication then gathers the eight top bits into the high byte
+ * (the shifted copies land on distinct bits, so nothing carries).
+ */
+static inline uint64_t nonzero_bytes(const uint8_t *p)
 {
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    uint64_t top = (((x & low7) + low7) | x) & ~low7;
+    return ((top >> 7) * 0x0102040810204080ull) >> 56;
+}
+
+/*
+ * The fields whose present value did not come from the input, as bits. A
+ * lead has about 40 fields and few are enriched, so field_src is read eight
+ * bytes at a time.
+ */
+static uint64_t enriched_fields(const lp_record *r)
+{
+    uint64_t m = 0;
+    int f = 0;
+    for (; f + 8 <= LP_F_COUNT; f += 8)
+        m |= nonzero_bytes(r->field_src + f) << f;
+    for (; f < LP_F_COUNT; f++)
+        m |= (uint64_t)(r->field_src[f] != LP_SRC_INPUT) << f;
+    return m & r->lead.present;
+}
+
+/*
+ * The label of enriched field f's source: "cache", or "provider:NAME" built
+ * in buf (SRC_LABEL_MAX bytes), NAME cut to fit as it always has been.
+ */
+static lp_str src_label(const lp_record *r, int f, char *buf)
+{
+    static const char prefix[] = "provider:";
+    const size_t plen = sizeof(prefix) - 1;
     uint8_t src = r->field_src[f];
-    if (src == LP_SRC_INPUT || !lp_lead_has(&r->lead, (lp_field_id)f))
-        return NULL;
     if (src == LP_SRC_CACHE)
-        return "cache";
+        return LP_STR_LIT("cache");
     const char *name = r->src_names ? r->src_names[src - LP_SRC_PROVIDER] : "?";
-    snprintf(buf, len, "provider:%s", name);
-    return buf;
+    size_t n = strnlen(name, SRC_LABEL_MAX - plen);
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, name, n);
+    return (lp_str){buf, (uint32_t)(plen + n)};
+}
+
+/* The bound of the provenance map: count, end, and per entry key and label. */
+static size_t provenance_bound(uint64_t enriched)
+{
+    size_t n = 2 * AV_NUM;
+    for (uint64_t m = enriched; m; m &= m - 1)
+        n += 2 * AV_NUM + lp_fields[__builtin_ctzll(m)].name_len + SRC_LABEL_MAX;
+    return n;
 }
 
 /* Avro map<string>: one block of the enriched fields, then the end marker. */
-static void av_provenance(lp_w *w, const lp_record *r)
+static uint8_t *put_provenance(uint8_t *p, const lp_record *r, uint64_t enriched)
 {
-    char buf[160];
-    int64_t n = 0;
-    for (int f = 0; f < LP_F_COUNT; f++)
-        n += src_label(r, f, buf, sizeof(buf)) != NULL;
-    if (n)
-        av_long(w, n);
-    for (int f = 0; n && f < LP_F_COUNT; f++) {
-        const char *label = src_label(r, f, buf, sizeof(buf));
-        if (label) {
-            av_cstr(w, lp_fields[f].name);
-            av_cstr(w, label);
-        }
+    char buf[SRC_LABEL_MAX];
+    if (enriched)
+        p = put_long(p, __builtin_popcountll(enriched));
+    for (uint64_t m = enriched; m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        p = lp_codec_put_str(p, lp_fields[f].name, lp_fields[f].name_len);
+        p = put_str(p, src_label(r, f, buf));
     }
-    av_long(w, 0);
+    *p++ = 0;
+    return p;
 }
 
 /* {"industry":"cache","title":"provider:apollo"}: only the enriched fields. */
 static void js_provenance(lp_w *w, const lp_record *r)
 {
-    char buf[160];
+    char buf[SRC_LABEL_MAX];
     const char *sep = "{";
-    for (int f = 0; f < LP_F_COUNT; f++) {
-        const char *label = src_label(r, f, buf, sizeof(buf));
-        if (!label)
-            continue;
+    for (uint64_t m = enriched_fields(r); m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        lp_str label = src_label(r, f, buf);
         w_lit(w, sep);
-        js_cstr(w, lp_fields[f].name);
+        js_str(w, lp_fields[f].name, lp_fields[f].name_len);
         w_lit(w, ":");
-        js_cstr(w, label);
+        js_str(w, label.ptr, label.len);
         sep = ",";
     }
     w_lit(w, *sep == '{' ? "{}" : "}");
+}
+
+/* The strings of a routed record kept without a length, measured once. */
+typedef struct routed_strs {
+    lp_str owner, route_rule, qualify_rule, llm_note; /* ptr NULL when absent */
+    lp_str name, version;
+} routed_strs;
+
+/*
+ * The bound of everything after the lead: 25 numbers, branches and lengths
+ * (rounded up to 32), the reasons, the provenance and the strings.
+ */
+static size_t routed_tail_bound(const lp_record *r, const routed_strs *s, uint64_t enriched)
+{
+    const lp_lead *l = &r->lead;
+    return 32 * AV_NUM + lp_lead_str(l, LP_F_EMAIL_DOMAIN).len + grade_of(l).len +
+           reasons_bound(r) + r->duplicate_of.len + s->owner.len + s->route_rule.len +
+           s->qualify_rule.len + provenance_bound(enriched) + s->llm_note.len + s->name.len +
+           s->version.len;
 }
 
 lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf *out)
@@ -527,29 +645,33 @@ lp_err_t lp_encode_routed_avro(const lp_record *r, const lp_run_info *ri, lp_buf
     lp_err_t err = routed_check(r, &kind);
     if (err)
         return err;
-    lp_w w = w_begin(out);
-    if (lp_codec_encode_lead(&r->lead, out))
+    const lp_lead *l = &r->lead;
+    routed_strs s = {opt_cstr(r->owner),    opt_cstr(r->route_rule), opt_cstr(r->qualify_rule),
+                     opt_cstr(r->llm_note), cstr(ri->pipeline_name), cstr(ri->pipeline_version)};
+    uint64_t enriched = enriched_fields(r);
+    size_t bound = lp_codec_lead_bound(l) + routed_tail_bound(r, &s, enriched);
+    uint8_t *p = av_begin(out, bound);
+    if (!p)
         return LP_E_NOMEM;
-    av_opt_field(&w, &r->lead, LP_F_EMAIL_DOMAIN);
-    av_score(&w, &r->lead);
-    av_reasons(&w, r);
-    av_long(&w, qual_index(r->qualification));
-    w_put(&w, r->gray_zone ? "\1" : "\0", 1);
-    av_long(&w, (int64_t)r->disposition - 1);
-    av_long(&w, r->duplicate_of.ptr != NULL);
-    if (r->duplicate_of.ptr)
-        av_bytes(&w, r->duplicate_of.ptr, r->duplicate_of.len);
-    av_owner(&w, r, kind);
-    av_opt_cstr(&w, r->route_rule);
-    av_opt_cstr(&w, r->qualify_rule);
-    av_long(&w, aux_index(r->enrich_status));
-    av_provenance(&w, r);
-    av_long(&w, aux_index(r->llm_status));
-    av_opt_cstr(&w, r->llm_note);
-    av_cstr(&w, ri->pipeline_name);
-    av_cstr(&w, ri->pipeline_version);
-    av_long(&w, r->processed_at_ms);
-    return w_done(&w);
+    p = lp_codec_put_lead(p, l);
+    p = put_opt_str(p, opt_field(l, LP_F_EMAIL_DOMAIN));
+    p = put_score(p, l);
+    p = put_reasons(p, r);
+    p = put_long(p, qual_index(r->qualification));
+    *p++ = r->gray_zone ? 1 : 0;
+    p = put_long(p, (int64_t)r->disposition - 1);
+    p = put_opt_str(p, r->duplicate_of.ptr ? r->duplicate_of : (lp_str){NULL, 0});
+    p = put_owner(p, kind, s.owner);
+    p = put_opt_str(p, s.route_rule);
+    p = put_opt_str(p, s.qualify_rule);
+    p = put_long(p, aux_index(r->enrich_status));
+    p = put_provenance(p, r, enriched);
+    p = put_long(p, aux_index(r->llm_status));
+    p = put_opt_str(p, s.llm_note);
+    p = put_str(p, s.name);
+    p = put_str(p, s.version);
+    p = put_long(p, r->processed_at_ms);
+    return av_end(out, p, bound);
 }
 
 static void js_score(lp_w *w, const lp_lead *l)
@@ -675,27 +797,43 @@ static uint32_t personal_count(const lp_record *r)
     return n;
 }
 
+/* The bound of the personalization map: count, end, and every entry. */
+static size_t personal_bound(const lp_record *r)
+{
+    const lp_lead *l = &r->lead;
+    size_t n = 2 * AV_NUM + 2 * AV_NUM + sizeof("first_line") + r->llm_first_line.len;
+    for (size_t i = 0; i < LP_NPERSONAL; i++) {
+        lp_field_id f = personal_fields[i];
+        n += 2 * AV_NUM + lp_fields[f].name_len + lp_lead_str(l, f).len;
+    }
+    return n;
+}
+
 /* The map of lead fields, and the LLM's "first_line" when there is one. */
-static void av_personal(lp_w *w, const lp_record *r)
+static uint8_t *put_personal(uint8_t *p, const lp_record *r)
 {
     const lp_lead *l = &r->lead;
     uint32_t n = personal_count(r);
     if (n) {
-        av_long(w, n);
+        p = put_long(p, n);
         for (size_t i = 0; i < LP_NPERSONAL; i++) {
             lp_field_id f = personal_fields[i];
             if (!lp_lead_has(l, f))
                 continue;
-            av_cstr(w, lp_fields[f].name);
-            av_bytes(w, l->v[f].s, l->v[f].len);
+            p = lp_codec_put_str(p, lp_fields[f].name, lp_fields[f].name_len);
+            p = lp_codec_put_str(p, l->v[f].s, l->v[f].len);
         }
         if (r->llm_first_line.ptr) {
-            av_cstr(w, "first_line");
-            av_bytes(w, r->llm_first_line.ptr, r->llm_first_line.len);
+            p = put_str(p, LP_STR_LIT("first_line"));
+            p = put_str(p, r->llm_first_line);
         }
     }
-    av_long(w, 0);
+    *p++ = 0;
+    return p;
 }
+
+/* The most digits step_str() writes: a uint16_t step. */
+#define STEP_MAX 5
 
 /* The decimal form of a task's step, for its idempotency key (len >= 6). */
 static int step_str(const lp_task *t, char *buf, size_t len)
@@ -711,38 +849,46 @@ static int step_str(const lp_task *t, char *buf, size_t len)
     return n;
 }
 
-static void av_task_key(lp_w *w, lp_str lid, const lp_task *t)
+/* lead_id ":" sequence ":" step, as one string (its bound: 2 ids + STEP_MAX + 2). */
+static uint8_t *put_task_key(uint8_t *p, lp_str lid, lp_str seq, const lp_task *t)
 {
     char step[8];
     int n = step_str(t, step, sizeof(step));
-    lp_str sq = known_len(t->sequence, t->sequence_len);
-    const char *seq = sq.ptr;
-    size_t seqlen = sq.len;
-    av_long(w, (int64_t)(lid.len + 1 + seqlen + 1 + (size_t)n));
-    w_put(w, lid.ptr, lid.len);
-    w_lit(w, ":");
-    w_put(w, seq, seqlen);
-    w_lit(w, ":");
-    w_put(w, step, (size_t)n);
+    p = put_long(p, (int64_t)(lid.len + 1 + seq.len + 1 + (size_t)n));
+    lp_codec_copy(p, lid.ptr, lid.len);
+    p += lid.len;
+    *p++ = ':';
+    lp_codec_copy(p, seq.ptr, seq.len);
+    p += seq.len;
+    *p++ = ':';
+    lp_codec_copy(p, step, (size_t)n);
+    return p + n;
 }
 
 lp_err_t lp_encode_task_avro(const lp_record *r, const lp_task *t, const lp_run_info *ri,
                              lp_buf *out)
 {
-    lp_w w = w_begin(out);
     lp_str lid = lp_lead_str(&r->lead, LP_F_LEAD_ID);
-    av_bytes(&w, lid.ptr, lid.len);
     lp_str seq = known_len(t->sequence, t->sequence_len);
     lp_str tpl = known_len(t->template_id, t->template_len);
-    av_bytes(&w, seq.ptr, seq.len);
-    av_long(&w, t->step);
-    av_bytes(&w, tpl.ptr, tpl.len);
-    av_long(&w, t->send_at_ms);
-    av_opt_cstr(&w, r->owner);
-    av_personal(&w, r);
-    av_task_key(&w, lid, t);
-    av_cstr(&w, ri->pipeline_version);
-    return w_done(&w);
+    lp_str owner = opt_cstr(r->owner);
+    lp_str version = cstr(ri->pipeline_version);
+    /* 8 numbers and lengths outside the map, rounded up to 10 */
+    size_t bound = 10 * AV_NUM + 2 * lid.len + 2 * seq.len + STEP_MAX + 2 + tpl.len +
+                   owner.len + personal_bound(r) + version.len;
+    uint8_t *p = av_begin(out, bound);
+    if (!p)
+        return LP_E_NOMEM;
+    p = put_str(p, lid);
+    p = put_str(p, seq);
+    p = put_long(p, t->step);
+    p = put_str(p, tpl);
+    p = put_long(p, t->send_at_ms);
+    p = put_opt_str(p, owner);
+    p = put_personal(p, r);
+    p = put_task_key(p, lid, seq, t);
+    p = put_str(p, version);
+    return av_end(out, p, bound);
 }
 
 static void js_personal(lp_w *w, const lp_record *r)
@@ -829,29 +975,39 @@ static const char *reject_message(const lp_record *r)
     return r->err_msg ? r->err_msg : lp_err_str(r->err);
 }
 
-static void av_origin(lp_w *w, const lp_origin *o)
+/* Origin: file or topic name, then partition, offset and line as unions. */
+static uint8_t *put_origin(uint8_t *p, const lp_origin *o, lp_str name)
 {
     int file = origin_is_file(o);
-    av_cstr(w, o->name);
-    av_opt_long(w, !file, o->partition);
-    av_opt_long(w, !file, o->offset);
-    av_opt_long(w, file, o->offset);
+    p = put_str(p, name);
+    p = put_opt_long(p, !file, o->partition);
+    p = put_opt_long(p, !file, o->offset);
+    return put_opt_long(p, file, o->offset);
 }
 
 lp_err_t lp_encode_rejected_avro(const lp_record *r, const lp_run_info *ri, lp_buf *out)
 {
     if (r->err == LP_OK)
         return LP_E_INTERNAL;
-    lp_w w = w_begin(out);
-    av_bytes(&w, r->raw.ptr, r->raw.len);
-    av_origin(&w, &r->origin);
-    av_opt_field(&w, &r->lead, LP_F_LEAD_ID);
-    av_cstr(&w, lp_err_name(r->err));
-    av_cstr(&w, reject_message(r));
-    av_cstr(&w, lp_stage_name(r->err_stage));
-    av_long(&w, r->processed_at_ms);
-    av_cstr(&w, ri->pipeline_version);
-    return w_done(&w);
+    lp_str lid = opt_field(&r->lead, LP_F_LEAD_ID);
+    lp_str name = cstr(r->origin.name), code = cstr(lp_err_name(r->err));
+    lp_str msg = cstr(reject_message(r)), stage = cstr(lp_stage_name(r->err_stage));
+    lp_str version = cstr(ri->pipeline_version);
+    /* 15 numbers, branches and lengths, rounded up to 16 */
+    size_t bound = 16 * AV_NUM + r->raw.len + name.len + lid.len + code.len + msg.len +
+                   stage.len + version.len;
+    uint8_t *p = av_begin(out, bound);
+    if (!p)
+        return LP_E_NOMEM;
+    p = put_str(p, r->raw);
+    p = put_origin(p, &r->origin, name);
+    p = put_opt_str(p, lid);
+    p = put_str(p, code);
+    p = put_str(p, msg);
+    p = put_str(p, stage);
+    p = put_long(p, r->processed_at_ms);
+    p = put_str(p, version);
+    return av_end(out, p, bound);
 }
 
 static void js_origin(lp_w *w, const lp_origin *o)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 const lp_field_def lp_fields[LP_F_COUNT] = {
-#define LP_FIELD_ROW(id, name, type, flags) {LP_F_##id, name, type, flags},
+#define LP_FIELD_ROW(id, name, type, flags) {LP_F_##id, name, type, flags, sizeof(name) - 1},
     LP_FIELD_LIST(LP_FIELD_ROW)
 #undef LP_FIELD_ROW
 };
@@ -14,7 +14,7 @@ const lp_field_def lp_fields[LP_F_COUNT] = {
 int lp_field_lookup(const char *name, size_t len)
 {
     for (int i = 0; i < LP_F_COUNT; i++)
-        if (strlen(lp_fields[i].name) == len && memcmp(lp_fields[i].name, name, len) == 0)
+        if (lp_fields[i].name_len == len && memcmp(lp_fields[i].name, name, len) == 0)
             return i;
     return -1;
 }

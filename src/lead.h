@@ -130,6 +130,7 @@ typedef struct lp_field_def {
     const char *name;
     lp_type type;
     unsigned flags;
+    uint32_t name_len; /* strlen(name), so encoders need not measure it */
 } lp_field_def;
 
 extern const lp_field_def lp_fields[LP_F_COUNT];

@@ -422,6 +422,289 @@ static void random_corruption_never_crashes(void **state)
     lp_arena_free(&a);
 }
 
+/* ---- the fast paths against a reference --------------------------------- */
+
+static void small_copies_match_memcpy(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 48; n++) {
+        /* heap blocks of exactly n bytes, so ASAN sees any access outside */
+        uint8_t *src = malloc(n ? n : 1), *dst = malloc(n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)(0xa0 + i);
+        memset(dst, 0, n);
+        lp_codec_copy(dst, src, n);
+        assert_memory_equal(dst, src, n);
+        free(src);
+        free(dst);
+    }
+}
+
+/*
+ * The reference decoder: lead.avsc read as the Avro specification says, one
+ * varint at a time through lp_codec_get_long(), with the field's type looked
+ * up at run time. Returns 0 with l filled, or -1 for any malformed input.
+ */
+typedef struct ref_in {
+    const uint8_t *p, *end;
+    lp_arena *a;
+} ref_in;
+
+static int ref_long(ref_in *in, int64_t *v)
+{
+    return lp_codec_get_long(&in->p, in->end, v) == 0 ? 0 : -1;
+}
+
+static int ref_str(ref_in *in, lp_str *s)
+{
+    int64_t n;
+    if (ref_long(in, &n) || n < 0 || n > in->end - in->p)
+        return -1;
+    *s = (lp_str){(const char *)in->p, (uint32_t)n};
+    in->p += n;
+    return 0;
+}
+
+/* Reads an array or map of strings (pairs when kv) into an arena array. */
+static int ref_items(ref_in *in, int kv, void **out, uint32_t *total)
+{
+    size_t sz = kv ? sizeof(lp_kv) : sizeof(lp_str);
+    int64_t n, size;
+    *out = NULL;
+    *total = 0;
+    while (ref_long(in, &n) == 0) {
+        if (n == 0)
+            return 0;
+        if (n < 0 && (n == INT64_MIN || ref_long(in, &size) || size < 0))
+            return -1;
+        n = n < 0 ? -n : n;
+        if (n > in->end - in->p)
+            return -1;
+        char *grown = lp_arena_alloc(in->a, (*total + (size_t)n) * sz);
+        if (*total)
+            memcpy(grown, *out, *total * sz);
+        *out = grown;
+        for (int64_t i = 0; i < n; i++, (*total)++) {
+            lp_str *s = (lp_str *)(grown + *total * sz);
+            if (ref_str(in, &s[0]) || (kv && ref_str(in, &s[1])))
+                return -1;
+        }
+    }
+    return -1;
+}
+
+static int ref_value(ref_in *in, lp_val *v, lp_type t)
+{
+    lp_str s;
+    void *items;
+    switch (t) {
+    case LP_T_STR:
+        if (ref_str(in, &s))
+            return -1;
+        v->s = s.ptr;
+        v->len = s.len;
+        return 0;
+    case LP_T_LONG:
+    case LP_T_TS:
+        return ref_long(in, &v->i);
+    case LP_T_DOUBLE:
+        if (in->end - in->p < 8)
+            return -1;
+        memcpy(&v->d, in->p, 8);
+        in->p += 8;
+        return 0;
+    case LP_T_BOOL:
+        if (in->p == in->end || *in->p > 1)
+            return -1;
+        v->i = *in->p++;
+        return 0;
+    case LP_T_LIST:
+        if (ref_items(in, 0, &items, &v->len))
+            return -1;
+        v->list = items;
+        return 0;
+    }
+    return -1;
+}
+
+static int ref_decode(const char *buf, size_t len, lp_lead *l, lp_arena *a)
+{
+    ref_in in = {(const uint8_t *)buf, (const uint8_t *)buf + len, a};
+    void *kv;
+    lp_lead_clear(l);
+    for (int f = 0; f < LP_F_INPUT_COUNT; f++) {
+        int64_t branch = 1;
+        if (f != LP_F_LEAD_ID && (ref_long(&in, &branch) || (branch != 0 && branch != 1)))
+            return -1;
+        if (!branch)
+            continue;
+        if (ref_value(&in, &l->v[f], lp_fields[f].type))
+            return -1;
+        l->present |= 1ull << f;
+    }
+    if (ref_items(&in, 1, &kv, &l->ncustom))
+        return -1;
+    l->custom = kv;
+    return in.p == in.end ? 0 : -1;
+}
+
+/* The codec and the reference agree on (buf, len): both refuse, or both read the same lead. */
+static void assert_agrees_with_reference(const char *buf, size_t len)
+{
+    lp_lead got, want;
+    lp_arena a;
+    char why[128];
+    lp_arena_init(&a, 0);
+    lp_err_t rc = lp_codec_decode_lead(buf, len, &got, &a, why, sizeof(why));
+    int ref = ref_decode(buf, len, &want, &a);
+    if ((rc == LP_OK) != (ref == 0))
+        fail_msg("%zu bytes: codec says %s (%s), reference %d", len, lp_err_str(rc),
+                 rc ? why : "", ref);
+    if (rc == LP_OK) {
+        assert_int_equal(got.present, want.present);
+        assert_same_lead(&got, &want);
+    }
+    lp_arena_free(&a);
+}
+
+/* A string of n bytes cycling through ASCII and 2-, 3- and 4-byte UTF-8. */
+static char *fx_text(size_t n)
+{
+    static const char pool[] = "ab\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z ";
+    char *s = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        s[i] = pool[i % (sizeof(pool) - 1)];
+    return s;
+}
+
+/*
+ * Encodes l (which has a lead_id: an absent one reads back as "") and checks
+ * everything that can be checked of the bytes: avro-c reads and re-encodes
+ * them identically, they fit lp_codec_lead_bound(), the codec and the
+ * reference decoder read them back to l, and every truncation and a run of
+ * corruptions are treated alike by both.
+ */
+static void check_lead(lp_codec_generic *g, const lp_lead *l)
+{
+    lp_buf b;
+    lp_lead back;
+    lp_arena a;
+    lp_buf_init(&b);
+    lp_arena_init(&a, 0);
+    assert_int_equal(lp_codec_encode_lead(l, &b), LP_OK);
+    assert_true(b.len <= lp_codec_lead_bound(l));
+    assert_generic_identical(g, &b);
+    assert_int_equal(lp_codec_decode_lead(b.data, b.len, &back, &a, NULL, 0), LP_OK);
+    assert_int_equal(back.present, l->present & ((1ull << LP_F_INPUT_COUNT) - 1));
+    assert_same_lead(&back, l);
+    for (size_t n = 0; n <= b.len; n++) {
+        char *cut = malloc(n ? n : 1);
+        memcpy(cut, b.data, n);
+        assert_agrees_with_reference(cut, n);
+        free(cut);
+    }
+    uint32_t seed = (uint32_t)b.len;
+    char *rec = malloc(b.len);
+    for (int iter = 0; iter < 2000; iter++) {
+        memcpy(rec, b.data, b.len);
+        seed = seed * 1103515245u + 12345u;
+        rec[(seed >> 8) % b.len] = (char)(seed >> 24);
+        assert_agrees_with_reference(rec, b.len);
+    }
+    free(rec);
+    lp_arena_free(&a);
+    lp_buf_free(&b);
+}
+
+static void long_strings_large_numbers_and_empty_values(void **state)
+{
+    (void)state;
+    char path[1024], err[256] = "";
+    lp_codec_generic *g = NULL;
+    schema_path(path, sizeof(path), "lead.avsc");
+    assert_int_equal(lp_codec_generic_new(path, &g, err, sizeof(err)), LP_OK);
+    /* lengths around the varint boundaries: 63/64 (one to two bytes), 8191/8192 (two to three) */
+    static const size_t lens[] = {0, 1, 3, 4, 7, 8, 15, 16, 17, 63, 64, 65, 127, 128, 8191, 8192};
+    char *text = fx_text(8192);
+    lp_lead l;
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        fx_lead(&l);
+        lp_lead_set_str(&l, LP_F_TITLE, text, lens[i]);
+        lp_lead_set_str(&l, LP_F_LEAD_ID, text + 1, lens[i] / 2);
+        lp_lead_set_str(&l, LP_F_UTM_CAMPAIGN, text, lens[i]); /* the last string field */
+        check_lead(g, &l);
+    }
+    /* every varint width, both signs, in a long, a timestamp and a count */
+    for (int k = 0; k < 64; k++) {
+        int64_t v = k == 63 ? INT64_MAX : ((int64_t)1 << k) - 1;
+        fx_lead(&l);
+        lp_lead_set_long(&l, LP_F_EMPLOYEES, v);
+        lp_lead_set_long(&l, LP_F_PAGE_VIEWS, -v - 1); /* INT64_MIN at k == 63 */
+        lp_lead_set_long(&l, LP_F_RECEIVED_AT, v / 2 + 1);
+        lp_lead_set_double(&l, LP_F_REVENUE, -(double)v);
+        check_lead(g, &l);
+    }
+    /* a present empty list, a long list, no custom map and a long one */
+    lp_str items[130];
+    lp_kv kv[70];
+    for (size_t i = 0; i < 130; i++)
+        items[i] = (lp_str){text + i, (uint32_t)(i * 3)};
+    for (size_t i = 0; i < 70; i++)
+        kv[i] = (lp_kv){{text, (uint32_t)i}, {text + i, (uint32_t)(200 - i)}};
+    fx_lead(&l);
+    l.v[LP_F_TECHNOLOGIES].len = 0;
+    l.custom = NULL;
+    l.ncustom = 0;
+    check_lead(g, &l);
+    l.v[LP_F_TECHNOLOGIES].list = items;
+    l.v[LP_F_TECHNOLOGIES].len = 130;
+    l.custom = kv;
+    l.ncustom = 70;
+    check_lead(g, &l);
+    /* nothing but the id */
+    lp_lead_clear(&l);
+    fx_set(&l, LP_F_LEAD_ID, "\xe6\x97\xa5");
+    check_lead(g, &l);
+    free(text);
+    lp_codec_generic_free(g);
+}
+
+/* Branches, lengths and counts written with more bytes than they need are still Avro. */
+static void overlong_varints_decode_like_the_reference(void **state)
+{
+    (void)state;
+    char rec[128];
+    size_t n = 0;
+    memcpy(rec, "\x82\x00xy", 4); /* lead_id: length 1 in two bytes... */
+    rec[0] = (char)0x84; /* ...make it length 2 ("xy") */
+    n = 4;
+    for (int f = 1; f < LP_F_INPUT_COUNT; f++) {
+        if (f == LP_F_SOURCE) {
+            memcpy(rec + n, "\x82\x80\x00\x02z", 5); /* branch 1 in 3 bytes, "z" */
+            n += 5;
+        } else if (f == LP_F_EMPLOYEES) {
+            memcpy(rec + n, "\x02\xfe\xff\xff\xff\x0f", 6); /* 2147483647 */
+            n += 6;
+        } else {
+            rec[n++] = 0;
+        }
+    }
+    memcpy(rec + n, "\x82\x00\x02k\x02v\x00", 7); /* custom: count 1 in two bytes */
+    n += 7;
+    lp_lead out;
+    lp_arena a;
+    char why[128] = "";
+    lp_arena_init(&a, 0);
+    assert_int_equal(lp_codec_decode_lead(rec, n, &out, &a, why, sizeof(why)), LP_OK);
+    assert_memory_equal(out.v[LP_F_LEAD_ID].s, "xy", 2);
+    assert_memory_equal(out.v[LP_F_SOURCE].s, "z", 1);
+    assert_true(out.v[LP_F_EMPLOYEES].i == 2147483647);
+    assert_int_equal(out.ncustom, 1);
+    for (size_t cut = 0; cut <= n; cut++)
+        assert_agrees_with_reference(rec, cut);
+    lp_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +718,9 @@ int main(void)
         cmocka_unit_test(corrupt_records_name_the_field),
         cmocka_unit_test(sized_and_multiple_blocks_decode),
         cmocka_unit_test(random_corruption_never_crashes),
+        cmocka_unit_test(small_copies_match_memcpy),
+        cmocka_unit_test(long_strings_large_numbers_and_empty_values),
+        cmocka_unit_test(overlong_varints_decode_like_the_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,6 +359,459 @@ static void task_carries_the_llm_first_line(void **state)
     lp_buf_free(&b);
 }
 
+/* ---- the Avro encoders against a reference ------------------------------ */
+
+/*
+ * The reference: the outcome encoders as first written, one checked append
+ * per value, every string measured with strlen and the provider label made
+ * with snprintf. The encoders that reserve once and write through a cursor
+ * must give these bytes for any record.
+ */
+static void ref_long(lp_buf *b, int64_t v)
+{
+    uint8_t t[LP_CODEC_VARINT_MAX];
+    assert_int_equal(lp_buf_append(b, t, lp_codec_put_long(t, v)), 0);
+}
+
+static void ref_bytes(lp_buf *b, const char *s, size_t n)
+{
+    ref_long(b, (int64_t)n);
+    if (n)
+        assert_int_equal(lp_buf_append(b, s, n), 0);
+}
+
+static void ref_cstr(lp_buf *b, const char *s)
+{
+    s = s ? s : "";
+    ref_bytes(b, s, strlen(s));
+}
+
+static void ref_opt_cstr(lp_buf *b, const char *s)
+{
+    ref_long(b, s != NULL);
+    if (s)
+        ref_cstr(b, s);
+}
+
+static void ref_opt_field(lp_buf *b, const lp_lead *l, lp_field_id f)
+{
+    ref_long(b, lp_lead_has(l, f));
+    if (lp_lead_has(l, f))
+        ref_bytes(b, l->v[f].s, l->v[f].len);
+}
+
+static const char *ref_known(const char *s, size_t *n)
+{
+    s = s ? s : "";
+    if (!*n)
+        *n = strlen(s);
+    return s;
+}
+
+static void ref_reasons(lp_buf *b, const lp_record *r)
+{
+    if (r->nreasons)
+        ref_long(b, r->nreasons);
+    for (uint16_t i = 0; i < r->nreasons; i++) {
+        const lp_reason *rs = &r->reasons[i];
+        size_t n = rs->rule_len, g = rs->group_len;
+        const char *rule = ref_known(rs->rule, &n);
+        ref_bytes(b, rule, n);
+        ref_long(b, rs->group != NULL);
+        if (rs->group) {
+            const char *group = ref_known(rs->group, &g);
+            ref_bytes(b, group, g);
+        }
+        ref_long(b, rs->dimension == LP_DIM_ENGAGEMENT);
+        ref_long(b, rs->points);
+    }
+    ref_long(b, 0);
+}
+
+static const char *ref_label(const lp_record *r, int f, char *buf, size_t len)
+{
+    uint8_t src = r->field_src[f];
+    if (src == LP_SRC_INPUT || !lp_lead_has(&r->lead, (lp_field_id)f))
+        return NULL;
+    if (src == LP_SRC_CACHE)
+        return "cache";
+    snprintf(buf, len, "provider:%s", r->src_names ? r->src_names[src - LP_SRC_PROVIDER] : "?");
+    return buf;
+}
+
+static void ref_provenance(lp_buf *b, const lp_record *r)
+{
+    char buf[160];
+    int64_t n = 0;
+    for (int f = 0; f < LP_F_COUNT; f++)
+        n += ref_label(r, f, buf, sizeof(buf)) != NULL;
+    if (n)
+        ref_long(b, n);
+    for (int f = 0; f < LP_F_COUNT; f++) {
+        const char *label = ref_label(r, f, buf, sizeof(buf));
+        if (label) {
+            ref_cstr(b, lp_fields[f].name);
+            ref_cstr(b, label);
+        }
+    }
+    ref_long(b, 0);
+}
+
+static void ref_routed(const lp_record *r, const lp_run_info *ri, lp_buf *b)
+{
+    static const char *const kinds[] = {"owner", "team", "queue"};
+    const lp_lead *l = &r->lead;
+    assert_int_equal(lp_codec_encode_lead(l, b), LP_OK);
+    ref_opt_field(b, l, LP_F_EMAIL_DOMAIN);
+    for (lp_field_id f = LP_F_SCORE_FIT; f <= LP_F_SCORE_TOTAL; f++)
+        ref_long(b, (int32_t)(lp_lead_has(l, f) ? l->v[f].i : 0));
+    lp_str grade = lp_lead_str(l, LP_F_GRADE);
+    ref_bytes(b, grade.ptr, grade.len);
+    ref_reasons(b, r);
+    lp_qualification q = r->qualification;
+    ref_long(b, q >= LP_QUAL_SQL && q <= LP_QUAL_DISQUALIFIED ? (int64_t)q - 1 : 4);
+    assert_int_equal(lp_buf_putc(b, r->gray_zone ? 1 : 0), 0);
+    ref_long(b, (int64_t)r->disposition - 1);
+    ref_long(b, r->duplicate_of.ptr != NULL);
+    if (r->duplicate_of.ptr)
+        ref_bytes(b, r->duplicate_of.ptr, r->duplicate_of.len);
+    ref_long(b, r->owner != NULL);
+    if (r->owner) {
+        for (int i = 0; i < 3; i++)
+            if (strcmp(r->owner_kind ? r->owner_kind : "owner", kinds[i]) == 0)
+                ref_long(b, i);
+        ref_cstr(b, r->owner);
+    }
+    ref_opt_cstr(b, r->route_rule);
+    ref_opt_cstr(b, r->qualify_rule);
+    ref_long(b, r->enrich_status <= LP_AUX_DEGRADED ? r->enrich_status : 0);
+    ref_provenance(b, r);
+    ref_long(b, r->llm_status <= LP_AUX_DEGRADED ? r->llm_status : 0);
+    ref_opt_cstr(b, r->llm_note);
+    ref_cstr(b, ri->pipeline_name);
+    ref_cstr(b, ri->pipeline_version);
+    ref_long(b, r->processed_at_ms);
+}
+
+static void ref_task(const lp_record *r, const lp_task *t, const lp_run_info *ri, lp_buf *b)
+{
+    static const lp_field_id personal[] = {LP_F_FIRST_NAME, LP_F_LAST_NAME, LP_F_COMPANY,
+                                           LP_F_TITLE};
+    const lp_lead *l = &r->lead;
+    lp_str lid = lp_lead_str(l, LP_F_LEAD_ID);
+    size_t seqlen = t->sequence_len, tpllen = t->template_len;
+    const char *seq = ref_known(t->sequence, &seqlen), *tpl = ref_known(t->template_id, &tpllen);
+    ref_bytes(b, lid.ptr, lid.len);
+    ref_bytes(b, seq, seqlen);
+    ref_long(b, t->step);
+    ref_bytes(b, tpl, tpllen);
+    ref_long(b, t->send_at_ms);
+    ref_opt_cstr(b, r->owner);
+    int64_t n = r->llm_first_line.ptr != NULL;
+    for (int i = 0; i < 4; i++)
+        n += lp_lead_has(l, personal[i]);
+    if (n)
+        ref_long(b, n);
+    for (int i = 0; i < 4; i++) {
+        if (!lp_lead_has(l, personal[i]))
+            continue;
+        ref_cstr(b, lp_fields[personal[i]].name);
+        ref_bytes(b, l->v[personal[i]].s, l->v[personal[i]].len);
+    }
+    if (r->llm_first_line.ptr) {
+        ref_cstr(b, "first_line");
+        ref_bytes(b, r->llm_first_line.ptr, r->llm_first_line.len);
+    }
+    ref_long(b, 0);
+    char key[512];
+    int k = snprintf(key, sizeof(key), "%.*s:%.*s:%u", (int)lid.len, lid.ptr, (int)seqlen, seq,
+                     (unsigned)t->step);
+    assert_true(k > 0 && (size_t)k < sizeof(key));
+    ref_bytes(b, key, (size_t)k);
+    ref_cstr(b, ri->pipeline_version);
+}
+
+static void ref_opt_long(lp_buf *b, int present, int64_t v)
+{
+    ref_long(b, present);
+    if (present)
+        ref_long(b, v);
+}
+
+static void ref_rejected(const lp_record *r, const lp_run_info *ri, lp_buf *b)
+{
+    int file = r->origin.partition < 0;
+    ref_bytes(b, r->raw.ptr, r->raw.len);
+    ref_cstr(b, r->origin.name);
+    ref_opt_long(b, !file, r->origin.partition);
+    ref_opt_long(b, !file, r->origin.offset);
+    ref_opt_long(b, file, r->origin.offset);
+    ref_opt_field(b, &r->lead, LP_F_LEAD_ID);
+    ref_cstr(b, lp_err_name(r->err));
+    ref_cstr(b, r->err_msg ? r->err_msg : lp_err_str(r->err));
+    ref_cstr(b, lp_stage_name(r->err_stage));
+    ref_long(b, r->processed_at_ms);
+    ref_cstr(b, ri->pipeline_version);
+}
+
+/* ---- random records ------------------------------------------------------ */
+
+typedef struct rnd_gen {
+    uint64_t s;
+    char pool[1 << 16]; /* NUL-terminated strings handed out by rnd_text() */
+    size_t used;
+} rnd_gen;
+
+static uint32_t rnd(rnd_gen *g, uint32_t n)
+{
+    g->s = g->s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(g->s >> 33) % n;
+}
+
+/* A number of every varint width, and the extremes. */
+static int64_t rnd_long(rnd_gen *g)
+{
+    int k = (int)rnd(g, 65);
+    if (k == 64)
+        return rnd(g, 2) ? INT64_MIN : INT64_MAX;
+    int64_t v = (int64_t)(((uint64_t)rnd(g, 1u << 31) << 32 | rnd(g, 1u << 31)) >> (63 - k));
+    return rnd(g, 2) ? -v : v;
+}
+
+/* A NUL-terminated string: short as a rule or owner name, sometimes past the 63-byte boundary. */
+static const char *rnd_text(rnd_gen *g, uint32_t *len)
+{
+    static const char chars[] = "abcXYZ09 -_:\"\\\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80";
+    uint32_t n = rnd(g, 8) ? rnd(g, 24) : rnd(g, 8) ? 60 + rnd(g, 10) : rnd(g, 400);
+    if (g->used + n + 1 > sizeof(g->pool))
+        g->used = 0;
+    char *s = g->pool + g->used;
+    for (uint32_t i = 0; i < n; i++)
+        s[i] = chars[rnd(g, sizeof(chars) - 1)];
+    s[n] = '\0';
+    g->used += n + 1;
+    *len = n;
+    return s;
+}
+
+static const char *rnd_opt_text(rnd_gen *g)
+{
+    uint32_t n;
+    return rnd(g, 3) ? rnd_text(g, &n) : NULL;
+}
+
+static void rnd_lead(rnd_gen *g, lp_lead *l, lp_str *items, lp_kv *kv)
+{
+    uint32_t n;
+    lp_lead_clear(l);
+    for (int f = 0; f < LP_F_COUNT; f++) {
+        if (f != LP_F_LEAD_ID && !rnd(g, 3))
+            continue;
+        lp_val *v = &l->v[f];
+        switch (lp_fields[f].type) {
+        case LP_T_STR:
+            v->s = rnd_text(g, &n);
+            v->len = n;
+            break;
+        case LP_T_LONG:
+        case LP_T_TS:
+            v->i = rnd_long(g);
+            break;
+        case LP_T_DOUBLE:
+            v->d = (double)rnd_long(g) / 3;
+            break;
+        case LP_T_BOOL:
+            v->i = rnd(g, 2);
+            break;
+        case LP_T_LIST:
+            v->len = rnd(g, 4) ? rnd(g, 6) : rnd(g, 100);
+            for (uint32_t i = 0; i < v->len; i++)
+                items[i].ptr = rnd_text(g, &items[i].len);
+            v->list = items;
+            break;
+        }
+        l->present |= 1ull << f;
+    }
+    l->ncustom = rnd(g, 3) ? rnd(g, 4) : rnd(g, 80);
+    for (uint32_t i = 0; i < l->ncustom; i++) {
+        kv[i].key.ptr = rnd_text(g, &kv[i].key.len);
+        kv[i].val.ptr = rnd_text(g, &kv[i].val.len);
+    }
+    l->custom = kv;
+}
+
+/* Records of every shape the encoders take: the fields, reasons, tasks and sources. */
+typedef struct rnd_record {
+    lp_record r;
+    lp_str items[100];
+    lp_kv kv[80];
+    lp_reason reasons[40];
+    lp_task task;
+    const char *providers[3];
+    char long_provider[201];
+} rnd_record;
+
+static void rnd_routed(rnd_gen *g, rnd_record *x)
+{
+    static const char *const kinds[] = {NULL, "owner", "team", "queue"};
+    lp_record *r = &x->r;
+    uint32_t n;
+    lp_record_init(r);
+    rnd_lead(g, &r->lead, x->items, x->kv);
+    r->nreasons = (uint16_t)(rnd(g, 4) ? rnd(g, 12) : rnd(g, 40));
+    for (uint16_t i = 0; i < r->nreasons; i++) {
+        lp_reason *rs = &x->reasons[i];
+        rs->rule = rnd_text(g, &n);
+        rs->rule_len = rnd(g, 2) ? n : 0; /* 0: not measured by the producer */
+        rs->group = rnd_opt_text(g);
+        rs->group_len = rs->group && rnd(g, 2) ? (uint32_t)strlen(rs->group) : 0;
+        rs->points = (int32_t)rnd_long(g);
+        rs->dimension = (uint8_t)rnd(g, 2);
+    }
+    r->reasons = x->reasons;
+    r->qualification = (lp_qualification)rnd(g, 6);
+    r->disposition = (lp_disposition)(1 + rnd(g, 4));
+    r->gray_zone = rnd(g, 2);
+    if (rnd(g, 4) == 0)
+        r->duplicate_of.ptr = rnd_text(g, &r->duplicate_of.len);
+    r->owner = rnd_opt_text(g);
+    r->owner_kind = kinds[rnd(g, 4)];
+    r->route_rule = rnd_opt_text(g);
+    r->qualify_rule = rnd_opt_text(g);
+    r->llm_note = rnd_opt_text(g);
+    r->enrich_status = (uint8_t)rnd(g, 6);
+    r->llm_status = (uint8_t)rnd(g, 6);
+    memset(x->long_provider, 'p', 200);
+    x->providers[0] = "apollo";
+    x->providers[1] = x->long_provider; /* cut to fit the label, as snprintf cut it */
+    x->providers[2] = "";
+    r->src_names = rnd(g, 5) ? x->providers : NULL;
+    for (int f = 0; f < LP_F_COUNT; f++)
+        r->field_src[f] = (uint8_t)(rnd(g, 3) ? LP_SRC_INPUT : 1 + rnd(g, 4));
+    r->processed_at_ms = rnd_long(g);
+    if (rnd(g, 2))
+        r->llm_first_line.ptr = rnd_text(g, &r->llm_first_line.len);
+    x->task.sequence = rnd_text(g, &n);
+    x->task.sequence_len = (uint16_t)(rnd(g, 2) ? n : 0);
+    x->task.template_id = rnd_text(g, &n);
+    x->task.template_len = (uint16_t)(rnd(g, 2) ? n : 0);
+    x->task.step = (uint16_t)(rnd(g, 2) ? rnd(g, 10) : rnd(g, 65536));
+    x->task.send_at_ms = rnd_long(g);
+    r->tasks = &x->task;
+    r->ntasks = 1;
+}
+
+static void rnd_rejected(rnd_gen *g, rnd_record *x)
+{
+    static const lp_err_t errs[] = {LP_E_INTERNAL, LP_E_AVRO_DECODE, LP_E_EMAIL_INVALID,
+                                    LP_E_OPTED_OUT, (lp_err_t)999};
+    lp_record *r = &x->r;
+    uint32_t n;
+    rnd_routed(g, x);
+    r->raw.ptr = rnd_text(g, &r->raw.len);
+    r->origin.name = rnd(g, 5) ? rnd_text(g, &n) : NULL;
+    r->origin.partition = rnd(g, 2) ? -1 : (int32_t)rnd(g, 1000);
+    r->origin.offset = rnd_long(g);
+    lp_record_reject(r, (lp_stage_id)rnd(g, LP_STAGE_DONE + 3), errs[rnd(g, 5)],
+                     rnd_opt_text(g));
+}
+
+static void assert_same_bytes(const char *what, int iter, const lp_buf *got, const lp_buf *want)
+{
+    if (got->len != want->len || memcmp(got->data, want->data, want->len) != 0)
+        fail_msg("%s, record %d: %zu bytes, the reference %zu", what, iter, got->len, want->len);
+}
+
+static void avro_outcomes_match_the_reference_encoders(void **state)
+{
+    (void)state;
+    static rnd_gen g;
+    static rnd_record x;
+    lp_run_info ri = FX_RUN;
+    lp_buf got, want;
+    uint32_t n;
+    g.s = 42;
+    lp_buf_init(&got);
+    lp_buf_init(&want);
+    for (int iter = 0; iter < 3000; iter++) {
+        ri.pipeline_name = rnd_text(&g, &n);
+        ri.pipeline_version = rnd_text(&g, &n);
+        rnd_routed(&g, &x);
+        /* append after earlier bytes, which the encoders must keep */
+        lp_buf_reset(&got);
+        lp_buf_reset(&want);
+        lp_buf_puts(&got, "prefix");
+        lp_buf_puts(&want, "prefix");
+        assert_int_equal(lp_encode_routed_avro(&x.r, &ri, &got), LP_OK);
+        ref_routed(&x.r, &ri, &want);
+        assert_same_bytes("routed", iter, &got, &want);
+        lp_buf_reset(&got);
+        lp_buf_reset(&want);
+        assert_int_equal(lp_encode_task_avro(&x.r, &x.task, &ri, &got), LP_OK);
+        ref_task(&x.r, &x.task, &ri, &want);
+        assert_same_bytes("task", iter, &got, &want);
+        if (iter % 300 == 0)
+            assert_avro_canonical("nurture_task.avsc", &got);
+        rnd_rejected(&g, &x);
+        lp_buf_reset(&got);
+        lp_buf_reset(&want);
+        assert_int_equal(lp_encode_rejected_avro(&x.r, &ri, &got), LP_OK);
+        ref_rejected(&x.r, &ri, &want);
+        assert_same_bytes("rejected", iter, &got, &want);
+        if (iter % 300 == 0)
+            assert_avro_canonical("rejected.avsc", &got);
+    }
+    lp_buf_free(&got);
+    lp_buf_free(&want);
+}
+
+/* Every field, enriched alone, appears in the provenance map; labels are cut as before. */
+static void provenance_names_each_enriched_field(void **state)
+{
+    (void)state;
+    static const char *const providers[] = {
+        "apollo", "a-provider-name-far-longer-than-a-label-may-be-"
+                  "a-provider-name-far-longer-than-a-label-may-be-"
+                  "a-provider-name-far-longer-than-a-label-may-be-"
+                  "a-provider-name-far-longer-than-a-label-may-be"};
+    lp_record r;
+    lp_run_info ri = FX_RUN;
+    lp_buf got, want;
+    lp_buf_init(&got);
+    lp_buf_init(&want);
+    for (int f = 0; f < LP_F_COUNT; f++) {
+        for (uint8_t src = LP_SRC_CACHE; src <= LP_SRC_PROVIDER + 1; src++) {
+            fx_routed(&r);
+            memset(r.field_src, 0, sizeof(r.field_src));
+            r.field_src[f] = src;
+            r.src_names = providers;
+            lp_lead_set_long(&r.lead, (lp_field_id)f, 0); /* present, whatever its type */
+            if (lp_fields[f].type == LP_T_STR || lp_fields[f].type == LP_T_LIST)
+                lp_lead_set_str(&r.lead, (lp_field_id)f, "", 0);
+            lp_buf_reset(&got);
+            lp_buf_reset(&want);
+            assert_int_equal(lp_encode_routed_avro(&r, &ri, &got), LP_OK);
+            ref_routed(&r, &ri, &want);
+            assert_same_bytes(lp_fields[f].name, src, &got, &want);
+            assert_non_null(memmem(got.data, got.len, lp_fields[f].name, lp_fields[f].name_len));
+            lp_buf_reset(&got);
+            assert_int_equal(lp_encode_routed_json(&r, &ri, &got), LP_OK);
+            char key[64];
+            snprintf(key, sizeof(key), "\"provenance\":{\"%s\":\"%s", lp_fields[f].name,
+                     src == LP_SRC_CACHE ? "cache\"}" : "provider:");
+            assert_non_null(memmem(got.data, got.len, key, strlen(key)));
+        }
+    }
+    /* the label of the long name is cut at 159 bytes, as snprintf into 160 cut it */
+    lp_buf_reset(&got);
+    assert_int_equal(lp_encode_routed_json(&r, &ri, &got), LP_OK);
+    const char *label = memmem(got.data, got.len, "provider:a-provider", 19);
+    assert_non_null(label);
+    assert_int_equal(strchr(label, '"') - label, 159);
+    lp_buf_free(&got);
+    lp_buf_free(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +826,8 @@ int main(void)
         cmocka_unit_test(invalid_outcomes_are_refused_and_leave_the_buffer),
         cmocka_unit_test(avro_outcomes_match_their_schemas),
         cmocka_unit_test(task_carries_the_llm_first_line),
+        cmocka_unit_test(avro_outcomes_match_the_reference_encoders),
+        cmocka_unit_test(provenance_names_each_enriched_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
