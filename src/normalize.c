@@ -2,15 +2,28 @@
  * normalize.c - canonical forms of emails, domains, web addresses, phone
  * numbers and countries; see normalize.h for the contract.
  *
- * Owns: the country alias index and the free-mail list (immutable tables).
+ * Owns: the byte-class table, the country alias index and the free-mail
+ * list (immutable tables).
+ *
+ * Design: the validate stage runs these functions on every field of every
+ * lead, so the common case is made cheap:
+ *   - one table lookup (byte_class[]) classifies a byte for every scanner,
+ *     in place of chains of comparisons;
+ *   - a web address is split, checked and canonicalised in one pass
+ *     (web_canon()): scheme, host labels (checked as each dot closes them),
+ *     port, then the rest only for white space;
+ *   - results are zero-copy slices whenever the input is already canonical;
+ *     the arena is touched only to fold upper case, and libidn2 only when
+ *     a host holds a byte >= 0x80.
+ * tests/unit/test_normalize.c keeps the earlier, straightforward
+ * multi-pass version of these functions and checks this one against it.
  *
  * Threads: any. The country index is built once, under pthread_once, and
  * only read afterwards. libidn2's conversion is reentrant.
  *
  * Invariants: a result is either a slice of the caller's input or a copy in
  * the caller's arena; a host that leaves this module is lower-case ASCII
- * that passed host_is_valid().
-
+ * that passed host_close().
  */
 #include "normalize.h"
 
@@ -18,6 +31,70 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- byte classes ------------------------------------------------------ */
+
+enum {
+    BC_LOWER = 1u << 0,    /* a-z */
+    BC_UPPER = 1u << 1,    /* A-Z */
+    BC_DIGIT = 1u << 2,    /* 0-9 */
+    BC_HYPHEN = 1u << 3,   /* - */
+    BC_DOT = 1u << 4,      /* . */
+    BC_HIGH = 1u << 5,     /* 0x80..0xFF: part of a multi-byte UTF-8 character */
+    BC_CTL = 1u << 6,      /* controls, space and DEL: never inside a web address */
+    BC_ATEXT = 1u << 7,    /* email atext: letters, digits and !#$%&'*+-/=?^_`{|}~ */
+    BC_PATH = 1u << 8,     /* '/', '?', '#': the end of a URL's authority */
+    BC_PHONE_SEP = 1u << 9 /* separators inside a phone number: space - . / */
+};
+#define BC_ALPHA (BC_LOWER | BC_UPPER)
+#define BC_PLAIN_HOST (BC_LOWER | BC_DIGIT | BC_HYPHEN) /* most bytes of a host name */
+
+/* The classes of byte c, for building the table at compile time. */
+#define BC_IN(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
+#define BC_ATEXT_PUNCT(c)                                                                          \
+    ((c) == '!' || BC_IN(c, '#', '\'') || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '/' ||  \
+     (c) == '=' || (c) == '?' || BC_IN(c, '^', '`') || BC_IN(c, '{', '~'))
+#define BC_OF(c)                                                                                   \
+    ((BC_IN(c, 'a', 'z') ? BC_LOWER | BC_ATEXT : 0u) |                                             \
+     (BC_IN(c, 'A', 'Z') ? BC_UPPER | BC_ATEXT : 0u) |                                             \
+     (BC_IN(c, '0', '9') ? BC_DIGIT | BC_ATEXT : 0u) |                                             \
+     ((c) == '-' ? BC_HYPHEN | BC_PHONE_SEP : 0u) | ((c) == '.' ? BC_DOT | BC_PHONE_SEP : 0u) |    \
+     ((c) == ' ' || (c) == '/' ? BC_PHONE_SEP : 0u) |                                              \
+     ((c) == '/' || (c) == '?' || (c) == '#' ? BC_PATH : 0u) | ((c) >= 0x80 ? BC_HIGH : 0u) |      \
+     ((c) <= 0x20 || (c) == 0x7F ? BC_CTL : 0u) | (BC_ATEXT_PUNCT(c) ? BC_ATEXT : 0u))
+#define BC_ROW(r)                                                                                  \
+    BC_OF((r) + 0), BC_OF((r) + 1), BC_OF((r) + 2), BC_OF((r) + 3), BC_OF((r) + 4),                \
+        BC_OF((r) + 5), BC_OF((r) + 6), BC_OF((r) + 7), BC_OF((r) + 8), BC_OF((r) + 9),            \
+        BC_OF((r) + 10), BC_OF((r) + 11), BC_OF((r) + 12), BC_OF((r) + 13), BC_OF((r) + 14),       \
+        BC_OF((r) + 15)
+
+static const uint16_t byte_class[256] = {
+    BC_ROW(0x00), BC_ROW(0x10), BC_ROW(0x20), BC_ROW(0x30), BC_ROW(0x40), BC_ROW(0x50),
+    BC_ROW(0x60), BC_ROW(0x70), BC_ROW(0x80), BC_ROW(0x90), BC_ROW(0xA0), BC_ROW(0xB0),
+    BC_ROW(0xC0), BC_ROW(0xD0), BC_ROW(0xE0), BC_ROW(0xF0),
+};
+
+static inline unsigned byte_class_of(char c)
+{
+    return byte_class[(unsigned char)c];
+}
+
+/*
+ * True when all 8 bytes at p are printable ASCII (0x21..0x7E), decided for
+ * the whole word at once: the path of a web address, often its longest
+ * part, needs no more than that. A byte below 0x21 borrows into its top bit
+ * when 0x21 is subtracted, DEL becomes zero when xor-ed with 0x7F and then
+ * borrows likewise, and a byte >= 0x80 has the top bit set already. Borrows
+ * may flag a neighbour too, which only sends the word to the byte loop.
+ */
+static inline bool word_is_printable_ascii(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    uint64_t del = x ^ (ones * 0x7F);
+    return (((x - ones * 0x21) | (del - ones) | x) & tops) == 0;
+}
 
 /* ---- white space ------------------------------------------------------- */
 
@@ -76,7 +153,7 @@ static inline size_t ws_len_before(const unsigned char *p, size_t n)
     return 0;
 }
 
-lp_str lp_normalize_trim(lp_str s)
+lp_str lp_normalize_trim_edges(lp_str s)
 {
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t n = s.len, k;
@@ -96,19 +173,9 @@ static char ascii_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool ascii_is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 static bool ascii_is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static bool ascii_is_alnum(char c)
-{
-    return ascii_is_alpha(c) || ascii_is_digit(c);
 }
 
 /* True when a (n bytes) equals the NUL-terminated b, ignoring ASCII case. */
@@ -129,10 +196,11 @@ static bool str_has_upper(lp_str s)
     return false;
 }
 
-/* s with ASCII letters folded to lower case; zero-copy when already so. */
-static lp_err_t str_lower(lp_str s, lp_arena *a, lp_str *out)
+/* s with ASCII letters folded to lower case; zero-copy unless upper says
+ * that s holds an upper-case letter. */
+static inline lp_err_t str_lower(lp_str s, bool upper, lp_arena *a, lp_str *out)
 {
-    if (!str_has_upper(s)) {
+    if (!upper) {
         *out = s;
         return LP_OK;
     }
@@ -148,11 +216,153 @@ static lp_err_t str_lower(lp_str s, lp_arena *a, lp_str *out)
 /* ---- hosts ------------------------------------------------------------- */
 
 /*
+ * What one pass over a host name found. Each label is checked when the dot
+ * after it is read, so only the last one is left for host_close().
+ */
+typedef struct host_scan {
+    size_t start;  /* the host's first byte */
+    size_t end;    /* the first byte that cannot belong to a host name */
+    size_t label;  /* the last label's first byte */
+    size_t prev;   /* the first byte of the label before it */
+    size_t labels; /* labels closed by a dot; after host_close(), all labels */
+    unsigned cls;  /* BC_UPPER and BC_HIGH when the host holds such bytes */
+    bool bad;      /* a label closed by a dot is empty, too long or hyphen-ended */
+} host_scan;
+
+/* True when p[start..end) can be a DNS label: 1..63 bytes, no hyphen at either end. */
+static inline bool label_ends_ok(const unsigned char *p, size_t start, size_t end)
+{
+    return end > start && end - start <= 63 && p[start] != '-' && p[end - 1] != '-';
+}
+
+/* True when p[start..end) holds digits only (a TLD must not). */
+static inline bool label_is_numeric(const unsigned char *p, size_t start, size_t end)
+{
+    while (start < end && (byte_class[p[start]] & BC_DIGIT))
+        start++;
+    return start == end;
+}
+
+/*
+ * How many of the bytes of x, from byte 0 (the lowest), are lower-case
+ * ASCII letters or dots, the usual make-up of a host name (8 when all
+ * are); *dots gets the top bit of each of those bytes that is a dot. Exact
+ * per byte: below the first byte >= 0x80 no sum carries into the next
+ * byte, and the count stops at that byte anyway.
+ */
+static inline unsigned word_lower_or_dot_run(uint64_t x, uint64_t *dots)
+{
+    const uint64_t ones = 0x0101010101010101ull, low7 = ones * 0x7F, tops = ones * 0x80;
+    uint64_t d = x ^ (ones * '.');
+    uint64_t dot = ~(((d & low7) + low7) | d) & tops;
+    uint64_t letter = (x + ones * (0x80 - 'a')) & ~(x + ones * (0x80 - 'z' - 1)) & tops;
+    uint64_t stop = (~(dot | letter) | x) & tops;
+    if (stop == 0) {
+        *dots = dot;
+        return 8;
+    }
+    unsigned k = (unsigned)__builtin_ctzll(stop) / 8;
+    *dots = dot & ((1ull << (8 * k)) - 1);
+    return k;
+}
+
+/*
+ * The bytes p[i..n) as a little-endian word, p[i] lowest, for n >= 8. Fewer
+ * than 8 are read as the last 8 bytes of p shifted down, which leaves zero
+ * bytes (never a host byte) above the end.
+ */
+static inline uint64_t word_at(const unsigned char *p, size_t i, size_t n)
+{
+    uint64_t x;
+    if (n - i >= 8) {
+        memcpy(&x, p + i, sizeof(x));
+        return x;
+    }
+    memcpy(&x, p + n - 8, sizeof(x));
+    return x >> (8 * (8 - (n - i)));
+}
+
+/* Records the dot at p[at], which closes the current label. */
+static inline void host_scan_dot(host_scan *h, const unsigned char *p, size_t at)
+{
+    h->bad |= !label_ends_ok(p, h->label, at);
+    h->labels++;
+    h->prev = h->label;
+    h->label = at + 1;
+}
+
+/*
+ * Scans p[i..n) for as long as it holds dots and label bytes: letters,
+ * digits, hyphens, and bytes >= 0x80 for the IDN conversion to judge.
+ * Lower-case letters and dots, most of any host, are taken 8 bytes at a
+ * time (on little-endian machines, where byte k of a loaded word is bits
+ * 8k..8k+7); the byte where such a run stops is read on its own.
+ */
+static void host_scan_run(const unsigned char *p, size_t n, size_t i, host_scan *out)
+{
+    host_scan h = {i, i, i, i, 0, 0, false};
+    while (i < n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (n >= 8) {
+            uint64_t dots;
+            unsigned k = word_lower_or_dot_run(word_at(p, i, n), &dots);
+            for (; dots; dots &= dots - 1)
+                host_scan_dot(&h, p, i + (size_t)__builtin_ctzll(dots) / 8);
+            i += k;
+            if (k == 8 || i == n)
+                continue;
+        }
+#endif
+        unsigned c = byte_class[p[i]];
+        if (c & (BC_UPPER | BC_HIGH))
+            h.cls |= c & (BC_UPPER | BC_HIGH);
+        else if (c & BC_DOT)
+            host_scan_dot(&h, p, i);
+        else if (!(c & BC_PLAIN_HOST))
+            break;
+        i++;
+    }
+    h.end = i;
+    *out = h;
+}
+
+/*
+ * Closes the last label of a scanned ASCII host and says whether the host
+ * is valid: two or more labels of letters, digits and hyphens, each 1..63
+ * bytes and neither starting nor ending with a hyphen, a TLD that is not
+ * all digits, 1..253 bytes in all. With drop_dot, a trailing dot ends the
+ * host instead ("acme.com." is acme.com) and h->end moves back over it.
+ */
+static inline bool host_close(host_scan *h, const unsigned char *p, bool drop_dot)
+{
+    size_t tld = h->label;
+    if (drop_dot && h->end > h->start && p[h->end - 1] == '.') {
+        h->end--; /* the dot closed the last label already */
+        tld = h->prev;
+    } else {
+        h->bad |= !label_ends_ok(p, h->label, h->end);
+        h->labels++;
+    }
+    size_t len = h->end - h->start;
+    return !h->bad && h->labels >= 2 && !label_is_numeric(p, tld, h->end) && len >= 1 && len <= 253;
+}
+
+/* True when h is a valid host name made of ASCII only. */
+static bool host_is_valid(lp_str s)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    host_scan h;
+    host_scan_run(p, s.len, 0, &h);
+    return h.end == s.len && !(h.cls & BC_HIGH) && host_close(&h, p, false);
+}
+
+/*
  * Converts a non-ASCII host to its ASCII (punycode) form, trying IDNA2008
  * non-transitional processing first and transitional second (which maps
- * characters such as ß that the former rejects in some positions).
+ * characters such as ß that the former rejects in some positions), and
+ * checks the result.
  */
-static lp_err_t host_idn_to_ascii(lp_str host, lp_arena *a, lp_str *out)
+static lp_err_t host_idn_canon(lp_str host, lp_arena *a, lp_str *out)
 {
     if (memchr(host.ptr, '\0', host.len))
         return LP_E_DOMAIN_INVALID;
@@ -173,88 +383,32 @@ static lp_err_t host_idn_to_ascii(lp_str host, lp_arena *a, lp_str *out)
     for (size_t i = 0; i < n; i++)
         copy[i] = ascii_lower(copy[i]);
     *out = (lp_str){copy, (uint32_t)n};
-    return LP_OK;
-}
-
-/* True when p[start..end) can be a DNS label: 1..63 bytes, no hyphen at either end. */
-static inline bool label_ends_ok(const char *p, size_t start, size_t end)
-{
-    return end > start && end - start <= 63 && p[start] != '-' && p[end - 1] != '-';
-}
-
-/*
- * An ASCII host name of two or more labels of letters, digits and hyphens
- * whose TLD is not all digits. One pass: label ends are checked at each dot.
- */
-static bool host_is_valid(lp_str h)
-{
-    size_t labels = 1, start = 0;
-    bool tld_ok = false; /* the current label holds a byte that is not a digit */
-    if (h.len == 0 || h.len > 253)
-        return false;
-    for (size_t i = 0; i < h.len; i++) {
-        char c = h.ptr[i];
-        if (c == '.') {
-            if (!label_ends_ok(h.ptr, start, i))
-                return false;
-            labels++;
-            start = i + 1;
-            tld_ok = false;
-        } else if (!ascii_is_digit(c)) {
-            if (!ascii_is_alpha(c) && c != '-')
-                return false;
-            tld_ok = true;
-        }
-    }
-    return label_ends_ok(h.ptr, start, h.len) && labels >= 2 && tld_ok;
-}
-
-/* Lower-case ASCII form of a host, checked. LP_E_DOMAIN_INVALID if bad. */
-static lp_err_t host_canon(lp_str host, lp_arena *a, lp_str *out)
-{
-    unsigned high = 0;
-    bool upper = false;
-    for (uint32_t i = 0; i < host.len; i++) {
-        unsigned char c = (unsigned char)host.ptr[i];
-        high |= c;
-        upper |= (unsigned)(c - 'A') < 26u;
-    }
-    lp_err_t err = LP_OK;
-    if (high & 0x80)
-        err = host_idn_to_ascii(host, a, out);
-    else if (upper)
-        err = str_lower(host, a, out);
-    else
-        *out = host; /* already canonical: zero-copy */
-    if (err != LP_OK)
-        return err;
     return host_is_valid(*out) ? LP_OK : LP_E_DOMAIN_INVALID;
 }
 
 /* ---- email ------------------------------------------------------------- */
 
-static bool email_is_atext(unsigned char c)
-{
-    return c != '\0' && (ascii_is_alnum((char)c) || strchr("!#$%&'*+-/=?^_`{|}~", c));
-}
-
-/* A dot-atom local part; UTF-8 letters are allowed (RFC 6531), spaces not. */
-static bool email_dot_atom_ok(lp_str l)
+/* A dot-atom local part; UTF-8 letters are allowed (RFC 6531), spaces not.
+ * *upper says whether it holds an ASCII capital. */
+static bool email_dot_atom_ok(lp_str l, bool *upper)
 {
     const unsigned char *p = (const unsigned char *)l.ptr;
+    unsigned seen = 0;
     if (l.len == 0 || p[0] == '.' || p[l.len - 1] == '.')
         return false;
     for (size_t i = 0; i < l.len; i++) {
-        if (p[i] == '.') {
+        unsigned c = byte_class[p[i]];
+        seen |= c;
+        if (c & BC_ATEXT)
+            continue;
+        if (c & BC_DOT) {
             if (p[i - 1] == '.')
                 return false;
-        } else if (p[i] >= 0x80) {
-            if (ws_len_at(p + i, l.len - i))
-                return false;
-        } else if (!email_is_atext(p[i])) {
+        } else if (!(c & BC_HIGH) || ws_len_at(p + i, l.len - i)) {
             return false;
         }
     }
+    *upper = seen & BC_UPPER;
     return true;
 }
 
@@ -271,6 +425,16 @@ static bool email_quoted_ok(lp_str l)
             return false;
     }
     return true;
+}
+
+/* Checks a local part, dot-atom or quoted; *upper as for email_dot_atom_ok(). */
+static bool email_local_ok(lp_str l, bool *upper)
+{
+    if (l.len && l.ptr[0] == '"') {
+        *upper = str_has_upper(l);
+        return email_quoted_ok(l);
+    }
+    return email_dot_atom_ok(l, upper);
 }
 
 /*
@@ -297,11 +461,28 @@ static bool email_split(lp_str s, size_t *at)
     return memchr(s.ptr + i + 1, '@', s.len - i - 1) == NULL;
 }
 
-/* Joins local@domain, folding the local part; zero-copy when unchanged. */
-static lp_err_t email_join(lp_str s, lp_str local, lp_str dom, lp_str adom, lp_arena *a,
+/*
+ * The canonical form of an email's domain: the whole of dom must be a host
+ * name. ASCII is checked in one pass; non-ASCII goes through IDN.
+ */
+static lp_err_t email_domain_canon(lp_str dom, lp_arena *a, lp_str *out)
+{
+    const unsigned char *p = (const unsigned char *)dom.ptr;
+    host_scan h;
+    host_scan_run(p, dom.len, 0, &h);
+    if (h.cls & BC_HIGH)
+        return host_idn_canon(dom, a, out);
+    if (h.end != dom.len || !host_close(&h, p, false))
+        return LP_E_DOMAIN_INVALID;
+    return str_lower(dom, h.cls & BC_UPPER, a, out);
+}
+
+/* Joins local@domain, folding the local part (upper: it holds a capital);
+ * zero-copy when unchanged. */
+static lp_err_t email_join(lp_str s, lp_str local, bool upper, lp_str dom, lp_str adom, lp_arena *a,
                            lp_str *email, lp_str *domain)
 {
-    if (!str_has_upper(local) && adom.ptr == dom.ptr) {
+    if (!upper && adom.ptr == dom.ptr) {
         *email = s;
         *domain = adom;
         return LP_OK;
@@ -323,17 +504,18 @@ lp_err_t lp_normalize_email(lp_str in, lp_arena *a, lp_str *email, lp_str *domai
 {
     lp_str s = lp_normalize_trim(in), local, dom, adom, out, out_dom;
     size_t at;
+    bool upper;
     if (s.len > 4 * LP_EMAIL_MAX || !email_split(s, &at))
         return LP_E_EMAIL_INVALID;
     local = (lp_str){s.ptr, (uint32_t)at};
     dom = (lp_str){s.ptr + at + 1, (uint32_t)(s.len - at - 1)};
     if (local.len > LP_EMAIL_LOCAL_MAX)
         return LP_E_EMAIL_INVALID;
-    if (local.ptr[0] == '"' ? !email_quoted_ok(local) : !email_dot_atom_ok(local))
+    if (!email_local_ok(local, &upper))
         return LP_E_EMAIL_INVALID;
-    lp_err_t err = host_canon(dom, a, &adom);
+    lp_err_t err = email_domain_canon(dom, a, &adom);
     if (err == LP_OK)
-        err = email_join(s, local, dom, adom, a, &out, &out_dom);
+        err = email_join(s, local, upper, dom, adom, a, &out, &out_dom);
     if (err != LP_OK)
         return err == LP_E_NOMEM ? err : LP_E_EMAIL_INVALID;
     if (out.len > LP_EMAIL_MAX)
@@ -346,104 +528,114 @@ lp_err_t lp_normalize_email(lp_str in, lp_arena *a, lp_str *email, lp_str *domai
 
 /* ---- web addresses ----------------------------------------------------- */
 
-/* Length of an "http://" or "https://" prefix (any case); 0 if there is no
- * scheme; -1 if there is another scheme. */
-static int web_scheme_len(lp_str s)
+static inline uint32_t load32(const void *p)
 {
-    size_t i = 0;
-    while (i < s.len && (ascii_is_alnum(s.ptr[i]) || s.ptr[i] == '+' || s.ptr[i] == '-'))
-        i++;
-    if (i == 0 || s.len - i < 3 || memcmp(s.ptr + i, "://", 3) != 0)
+    uint32_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/*
+ * Length of an "http://" or "https://" prefix (any case), or 0. Any other
+ * scheme ("ftp://", "mailto:") is left to fail as a host followed by a bad
+ * port. OR-ing 0x20 into a letter folds exactly its capital onto it.
+ */
+static size_t web_http_len(const unsigned char *p, size_t n)
+{
+    if (n < 7 || (load32(p) | 0x20202020u) != load32("http"))
         return 0;
-    if (ascii_ieq(s.ptr, i, "http") || ascii_ieq(s.ptr, i, "https"))
-        return (int)(i + 3);
-    return -1;
+    size_t s = (p[4] | 0x20) == 's';
+    return n - s >= 7 && memcmp(p + 4 + s, "://", 3) == 0 ? 7 + s : 0;
 }
 
 /*
- * Drops a numeric port and a trailing dot from an authority. User info is
- * refused rather than dropped: in lead data "mailto:bob@acme.com" or
- * "bob@acme.com" in a website column is an email, not a site.
+ * Checks what follows the host at p[i..n): an optional port of 1..5 digits,
+ * then nothing, or a path, query or fragment free of white space and control
+ * characters. Anything else right after the host is refused: '@' of user
+ * info (in lead data "bob@acme.com" in a website column is an email, not a
+ * site), a second ':', '_', white space.
  */
-static bool web_authority_host(lp_str auth, lp_str *host)
+static bool web_tail_ok(const unsigned char *p, size_t n, size_t i)
 {
-    if (memchr(auth.ptr, '@', auth.len))
-        return false;
-    const char *colon = memrchr(auth.ptr, ':', auth.len);
-    if (colon) {
-        size_t port = auth.len - (size_t)(colon + 1 - auth.ptr);
-        if (port == 0 || port > 5)
+    if (i < n && p[i] == ':') {
+        size_t port = ++i;
+        while (i < n && (byte_class[p[i]] & BC_DIGIT))
+            i++;
+        if (i == port || i - port > 5)
             return false;
-        for (size_t i = 0; i < port; i++)
-            if (!ascii_is_digit(colon[1 + i]))
-                return false;
-        auth.len = (uint32_t)(colon - auth.ptr);
     }
-    if (auth.len && auth.ptr[auth.len - 1] == '.')
-        auth.len--;
-    *host = auth;
-    return auth.len > 0;
+    if (i < n && !(byte_class[p[i]] & BC_PATH))
+        return false;
+    while (i < n) {
+        if (n - i >= 8 && word_is_printable_ascii(p + i)) {
+            i += 8;
+            continue;
+        }
+        /* The rest is shorter than a word: check the last 8 bytes, whose
+         * first ones are known to be printable already. */
+        if (n - i < 8 && n >= 8 && word_is_printable_ascii(p + n - 8))
+            return true;
+        unsigned c = byte_class[p[i]];
+        if ((c & BC_CTL) || ((c & BC_HIGH) && ws_len_at(p + i, n - i)))
+            return false;
+        i++;
+    }
+    return true;
+}
+
+/* host without a leading "www." (any case), when what follows is still a
+ * host of two labels or more. */
+static inline lp_str web_strip_www(lp_str host, size_t labels)
+{
+    const char *p = host.ptr;
+    if (labels >= 3 && (p[0] | 0x20) == 'w' && (p[1] | 0x20) == 'w' && (p[2] | 0x20) == 'w' &&
+        p[3] == '.')
+        return (lp_str){p + 4, host.len - 4};
+    return host;
 }
 
 /*
- * Extracts the host of a web address: an optional http(s) scheme, then the
- * authority up to the first '/', '?' or '#'. Rejects other schemes and
- * addresses holding white space or control characters.
+ * The canonical form of a host holding non-ASCII bytes: white space is
+ * refused, the rest is up to IDN.
  */
-static bool web_host(lp_str s, lp_str *host)
+static lp_err_t web_idn_canon(lp_str host, lp_arena *a, lp_str *out)
 {
-    int skip = web_scheme_len(s);
-    if (skip < 0)
-        return false;
-    size_t start = (size_t)skip, end = start;
-    while (end < s.len && s.ptr[end] != '/' && s.ptr[end] != '?' && s.ptr[end] != '#')
-        end++;
-    for (size_t i = 0; i < s.len; i++)
-        if ((unsigned char)s.ptr[i] <= ' ' || s.ptr[i] == 0x7F ||
-            ws_len_at((const unsigned char *)s.ptr + i, s.len - i))
-            return false;
-    return web_authority_host((lp_str){s.ptr + start, (uint32_t)(end - start)}, host);
-}
-
-/*
- * True when s is already what web_canon() would make of it: a valid host of
- * lower-case letters, digits, '-' and '.', not starting with "www.". Most
- * company_domain values are, and then need no scan for scheme, port or path.
- */
-static bool host_is_canonical(lp_str s)
-{
-    for (uint32_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || ascii_is_digit(c) || c == '-' || c == '.'))
-            return false;
-    }
-    if (s.len >= 4 && memcmp(s.ptr, "www.", 4) == 0)
-        return false;
-    return host_is_valid(s);
-}
-
-/* The canonical host of a web address, without "www."; DOMAIN_INVALID if bad. */
-static lp_err_t web_canon(lp_str in, lp_arena *a, lp_str *out)
-{
-    lp_str host, canon;
-    if (host_is_canonical(in)) {
-        *out = in;
-        return LP_OK;
-    }
-    if (!web_host(lp_normalize_trim(in), &host))
-        return LP_E_DOMAIN_INVALID;
-    lp_err_t err = host_canon(host, a, &canon);
+    const unsigned char *p = (const unsigned char *)host.ptr;
+    lp_str canon;
+    for (size_t i = 0; i < host.len; i++)
+        if (ws_len_at(p + i, host.len - i))
+            return LP_E_DOMAIN_INVALID;
+    lp_err_t err = host_idn_canon(host, a, &canon);
     if (err != LP_OK)
         return err;
-    /* canon is valid, so what follows "www." is valid too once it still
-     * holds two labels (the same TLD, a subset of the labels). */
-    if (canon.len > 4 && memcmp(canon.ptr, "www.", 4) == 0 &&
-        memchr(canon.ptr + 4, '.', canon.len - 4)) {
-        canon.ptr += 4;
-        canon.len -= 4;
-    }
-    *out = canon;
+    size_t labels = 1;
+    for (size_t i = 0; i < canon.len; i++)
+        labels += canon.ptr[i] == '.';
+    *out = web_strip_www(canon, labels);
     return LP_OK;
+}
+
+/*
+ * The canonical host of a web address, without "www."; DOMAIN_INVALID if
+ * bad. One pass: the scheme, the host (checked label by label as it is
+ * read), the port, and what follows only for white space. The host is a
+ * slice of the input unless it holds upper case or non-ASCII.
+ */
+static lp_err_t web_canon(lp_str in, lp_arena *a, lp_str *out)
+{
+    lp_str s = lp_normalize_trim(in);
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    host_scan h;
+    host_scan_run(p, s.len, web_http_len(p, s.len), &h);
+    if (!web_tail_ok(p, s.len, h.end))
+        return LP_E_DOMAIN_INVALID;
+    bool ok = host_close(&h, p, true);
+    lp_str host = {s.ptr + h.start, (uint32_t)(h.end - h.start)};
+    if (h.cls & BC_HIGH)
+        return web_idn_canon(host, a, out);
+    if (!ok)
+        return LP_E_DOMAIN_INVALID;
+    return str_lower(web_strip_www(host, h.labels), h.cls & BC_UPPER, a, out);
 }
 
 lp_err_t lp_normalize_domain(lp_str in, lp_arena *a, lp_str *domain)
@@ -464,34 +656,47 @@ lp_err_t lp_normalize_url(lp_str in, lp_arena *a, lp_str *host)
 
 bool lp_normalize_is_linkedin_host(lp_str host)
 {
-    static const char suffix[] = ".linkedin.com";
-    size_t n = sizeof(suffix) - 1;
-    if (ascii_ieq(host.ptr, host.len, suffix + 1))
-        return true;
-    return host.len > n && ascii_ieq(host.ptr + host.len - n, n, suffix);
+    static const char name[] = "linkedin.com";
+    size_t n = sizeof(name) - 1;
+    if (host.len < n)
+        return false;
+    /* Hosts from web_canon() are lower case already: memcmp settles most. */
+    const char *tail = host.ptr + host.len - n;
+    if (memcmp(tail, name, n) != 0 && !ascii_ieq(tail, n, name))
+        return false;
+    return host.len == n || (host.len > n + 1 && host.ptr[host.len - n - 1] == '.');
 }
 
 /* ---- phone numbers ----------------------------------------------------- */
 
-/* The number before its extension: digits and separators, 7..15 digits. */
-static bool phone_main_ok(const char *p, size_t n)
+/*
+ * Checks the number before its extension, which starts at the first letter
+ * or '#': digits and separators, one leading +, one pair of parentheses,
+ * 7..15 digits. Returns where the extension starts, or SIZE_MAX if bad.
+ */
+static size_t phone_main_len(const char *p, size_t n)
 {
-    size_t digits = 0;
+    size_t digits = 0, i = 0;
     bool open = false, plus = false;
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
+        unsigned k = byte_class_of(p[i]);
         char c = p[i];
-        if (ascii_is_digit(c))
+        if (k & BC_DIGIT)
             digits++;
+        else if (k & BC_PHONE_SEP)
+            continue;
+        else if ((k & BC_ALPHA) || c == '#')
+            break;
         else if (c == '+' && !plus && digits == 0)
             plus = true;
         else if (c == '(' && !open)
             open = true;
         else if (c == ')' && open)
             open = false;
-        else if (c != ' ' && c != '-' && c != '.' && c != '/')
-            return false;
+        else
+            return SIZE_MAX;
     }
-    return !open && digits >= 7 && digits <= 15;
+    return !open && digits >= 7 && digits <= 15 ? i : SIZE_MAX;
 }
 
 /* An extension: "x", "ext", "extension" or "#", then 1..6 digits. */
@@ -520,10 +725,8 @@ lp_err_t lp_normalize_phone(lp_str in, lp_str *phone)
     lp_str s = lp_normalize_trim(in);
     if (s.len && s.ptr[0] == '\'')
         s = lp_normalize_trim((lp_str){s.ptr + 1, s.len - 1});
-    size_t ext = 0;
-    while (ext < s.len && !ascii_is_alpha(s.ptr[ext]) && s.ptr[ext] != '#')
-        ext++;
-    if (!phone_main_ok(s.ptr, ext))
+    size_t ext = phone_main_len(s.ptr, s.len);
+    if (ext == SIZE_MAX)
         return LP_E_PHONE_INVALID;
     if (ext < s.len && !phone_ext_ok(s.ptr + ext, s.len - ext))
         return LP_E_PHONE_INVALID;
@@ -643,8 +846,11 @@ static const struct lp_country lp_countries[] = {
 #define LP_COUNTRY_COUNT (sizeof(lp_countries) / sizeof(lp_countries[0]))
 #define LP_COUNTRY_ALIAS_MAX 512
 #define LP_COUNTRY_KEY_MAX 64
+/* Slots of the alias hash table: a power of two, twice the aliases, so that
+ * probe runs stay short. */
+#define LP_COUNTRY_SLOTS (2 * LP_COUNTRY_ALIAS_MAX)
 
-/* One entry of the sorted alias index: a match key and its country row. */
+/* One entry of the alias index: a match key and its country row. */
 struct lp_country_alias {
     const char *key;
     uint8_t len;
@@ -654,23 +860,47 @@ struct lp_country_alias {
 static pthread_once_t country_once = PTHREAD_ONCE_INIT;
 static struct lp_country_alias country_index[LP_COUNTRY_ALIAS_MAX];
 static size_t country_nindex;
+/* Open addressing over country_index: 1 + the alias's position, 0 = empty. */
+static uint16_t country_slots[LP_COUNTRY_SLOTS];
 static char country_codes[LP_COUNTRY_COUNT][2][4]; /* lower-case alpha-2, alpha-3 */
 
-static int country_alias_cmp(const void *pa, const void *pb)
+/* FNV-1a of a match key. */
+static uint32_t country_key_hash(const char *key, size_t n)
 {
-    const struct lp_country_alias *a = pa, *b = pb;
-    int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
-    return c ? c : (int)a->len - (int)b->len;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h;
+}
+
+/* The alias whose key is key[0..n), or NULL. Keys are unique across
+ * countries, so the first match is the only one. */
+static const struct lp_country_alias *country_find(const char *key, size_t n)
+{
+    for (uint32_t h = country_key_hash(key, n);; h++) {
+        unsigned slot = country_slots[h & (LP_COUNTRY_SLOTS - 1)];
+        if (slot == 0)
+            return NULL;
+        const struct lp_country_alias *e = &country_index[slot - 1];
+        if (e->len == n && memcmp(e->key, key, n) == 0)
+            return e;
+    }
 }
 
 static void country_index_add(const char *key, size_t len, size_t country)
 {
-    if (country_nindex < LP_COUNTRY_ALIAS_MAX && len < LP_COUNTRY_KEY_MAX)
-        country_index[country_nindex++] =
-            (struct lp_country_alias){key, (uint8_t)len, (uint8_t)country};
+    if (country_nindex >= LP_COUNTRY_ALIAS_MAX || len >= LP_COUNTRY_KEY_MAX ||
+        country_find(key, len))
+        return;
+    country_index[country_nindex++] =
+        (struct lp_country_alias){key, (uint8_t)len, (uint8_t)country};
+    uint32_t h = country_key_hash(key, len);
+    while (country_slots[h & (LP_COUNTRY_SLOTS - 1)])
+        h++;
+    country_slots[h & (LP_COUNTRY_SLOTS - 1)] = (uint16_t)country_nindex;
 }
 
-/* Flattens the table into a sorted index of keys (codes and names). */
+/* Flattens the table into a hashed index of keys (codes and names). */
 static void country_index_build(void)
 {
     for (size_t c = 0; c < LP_COUNTRY_COUNT; c++) {
@@ -687,7 +917,6 @@ static void country_index_build(void)
             p += n + (p[n] == '|');
         }
     }
-    qsort(country_index, country_nindex, sizeof(country_index[0]), country_alias_cmp);
 }
 
 /* Folds a Latin-1 capital (U+00C0..U+00DE but U+00D7) at p to lower case. */
@@ -745,9 +974,7 @@ lp_str lp_normalize_country(lp_str in)
     if (n == 0)
         return s;
     pthread_once(&country_once, country_index_build);
-    struct lp_country_alias probe = {key, (uint8_t)n, 0};
-    const struct lp_country_alias *hit =
-        bsearch(&probe, country_index, country_nindex, sizeof(country_index[0]), country_alias_cmp);
+    const struct lp_country_alias *hit = country_find(key, n);
     if (!hit)
         return s;
     return (lp_str){lp_countries[hit->country].iso2, 2};

@@ -33,14 +33,35 @@
 /* The longest local part (before the @) accepted, in bytes. */
 #define LP_EMAIL_LOCAL_MAX 64
 
+/* lp_normalize_trim() for a value whose first or last byte may be white
+ * space; any value is fine, only slower. */
+lp_str lp_normalize_trim_edges(lp_str s);
+
+/* True when byte c cannot start or end any white space that
+ * lp_normalize_trim() removes: printable ASCII and DEL. */
+static inline bool lp_normalize_is_solid_edge(char c)
+{
+    return (unsigned char)c > 0x20 && (unsigned char)c < 0x80;
+}
+
 /*
  * Returns s without leading and trailing white space: ASCII space and
  * controls \t \n \v \f \r, and the Unicode spaces that spreadsheets and web
  * forms leave behind (NBSP, NEL, U+1680, U+2000..U+200B, U+2028, U+2029,
  * U+202F, U+205F, U+2060, U+3000 and the BOM U+FEFF). Bytes inside the value
  * are untouched. Zero-copy; never fails.
+ *
+ * Inline because it runs on every field of every lead and nearly every value
+ * has nothing to trim: a printable ASCII byte at both ends settles it (every
+ * multi-byte space starts and ends with a byte >= 0x80).
  */
-lp_str lp_normalize_trim(lp_str s);
+static inline lp_str lp_normalize_trim(lp_str s)
+{
+    if (s.len && lp_normalize_is_solid_edge(s.ptr[0]) &&
+        lp_normalize_is_solid_edge(s.ptr[s.len - 1]))
+        return s;
+    return lp_normalize_trim_edges(s);
+}
 
 /*
  * Normalises an email address in: trims it, folds ASCII letters of both the

@@ -112,12 +112,18 @@ static lp_err_t validate_fail(lp_arena *a, const char **msg, lp_err_t err, lp_fi
 
 /* ---- steps ------------------------------------------------------------- */
 
-/* Trims every present string field; a field left empty becomes absent. */
+/*
+ * Trims every present string field; a field left empty becomes absent. A
+ * slot is rewritten only when its value changed, which is rare.
+ */
 static void validate_trim(lp_lead *l)
 {
     for (uint64_t m = l->present & lp_str_fields; m; m &= m - 1) {
         lp_field_id f = (lp_field_id)__builtin_ctzll(m);
-        lp_str s = lp_normalize_trim(lp_lead_str(l, f));
+        uint32_t len = l->v[f].len;
+        lp_str s = lp_normalize_trim((lp_str){l->v[f].s, len});
+        if (s.len == len && len != 0)
+            continue;
         if (s.len == 0)
             lp_lead_unset(l, f);
         else

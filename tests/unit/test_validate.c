@@ -98,6 +98,39 @@ static void emptied_fields_become_absent(void **state)
     assert_false(lp_lead_has(&f->lead, LP_F_PHONE));
 }
 
+/*
+ * Trimming rewrites a field only when it changes: a clean value keeps its
+ * very bytes (zero-copy), a value with white space at either end, ASCII or
+ * Unicode, loses it, and a value that was empty all along becomes absent.
+ */
+static void trimming_touches_only_what_changes(void **state)
+{
+    fixture *f = *state;
+    static const char title[] = "VP Sales", city[] = " Berlin", region[] = "Bavaria\t",
+                      company[] = "\xC2\xA0"
+                                  "Acme GmbH\xE2\x80\x8B",
+                      last[] = "M\xC3\xBCller", first[] = "J", dept[] = "Jean  Luc";
+    set(f, LP_F_EMAIL, "jane@acme.com");
+    set(f, LP_F_TITLE, title);
+    set(f, LP_F_CITY, city);
+    set(f, LP_F_REGION, region);
+    set(f, LP_F_COMPANY, company);
+    set(f, LP_F_LAST_NAME, last);
+    set(f, LP_F_FIRST_NAME, first);
+    set(f, LP_F_DEPARTMENT, dept);
+    set(f, LP_F_SOURCE, "");
+    assert_int_equal(run(f), LP_OK);
+    assert_ptr_equal(lp_lead_str(&f->lead, LP_F_TITLE).ptr, title);
+    assert_ptr_equal(lp_lead_str(&f->lead, LP_F_LAST_NAME).ptr, last);
+    assert_ptr_equal(lp_lead_str(&f->lead, LP_F_FIRST_NAME).ptr, first);
+    assert_field(f, LP_F_DEPARTMENT, "Jean  Luc");
+    assert_field(f, LP_F_CITY, "Berlin");
+    assert_ptr_equal(lp_lead_str(&f->lead, LP_F_CITY).ptr, city + 1);
+    assert_field(f, LP_F_REGION, "Bavaria");
+    assert_field(f, LP_F_COMPANY, "Acme GmbH");
+    assert_false(lp_lead_has(&f->lead, LP_F_SOURCE));
+}
+
 static void invalid_email_is_rejected_with_its_value(void **state)
 {
     fixture *f = *state;
@@ -311,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(defaults_are_documented_ones, setup, teardown),
         cmocka_unit_test_setup_teardown(clean_lead_is_normalised, setup, teardown),
         cmocka_unit_test_setup_teardown(emptied_fields_become_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(trimming_touches_only_what_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_email_is_rejected_with_its_value, setup, teardown),
         cmocka_unit_test_setup_teardown(idn_email_domain_is_punycode, setup, teardown),
         cmocka_unit_test_setup_teardown(ignored_email_check_keeps_the_value, setup, teardown),
