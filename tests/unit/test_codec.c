@@ -427,7 +427,7 @@ static void random_corruption_never_crashes(void **state)
 static void small_copies_match_memcpy(void **state)
 {
     (void)state;
-    for (size_t n = 0; n <= 48; n++) {
+    for (size_t n = 0; n <= 80; n++) {
         /* heap blocks of exactly n bytes, so ASAN sees any access outside */
         uint8_t *src = malloc(n ? n : 1), *dst = malloc(n ? n : 1);
         for (size_t i = 0; i < n; i++)
