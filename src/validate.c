@@ -112,22 +112,31 @@ static lp_err_t validate_fail(lp_arena *a, const char **msg, lp_err_t err, lp_fi
 
 /* ---- steps ------------------------------------------------------------- */
 
+/* Trims string field f of l, which has white space at an end (or is
+ * empty); a field left empty becomes absent. */
+static void validate_trim_field(lp_lead *l, lp_field_id f)
+{
+    lp_str s = lp_normalize_trim_edges(lp_lead_str(l, f));
+    if (s.len == 0)
+        lp_lead_unset(l, f);
+    else
+        lp_lead_set_str(l, f, s.ptr, s.len);
+}
+
 /*
- * Trims every present string field; a field left empty becomes absent. A
- * slot is rewritten only when its value changed, which is rare.
+ * Trims every present string field. Nearly every value has a printable
+ * ASCII byte at both ends, so the loop decides that itself and leaves the
+ * slot alone; only the rest go through validate_trim_field().
  */
 static void validate_trim(lp_lead *l)
 {
     for (uint64_t m = l->present & lp_str_fields; m; m &= m - 1) {
         lp_field_id f = (lp_field_id)__builtin_ctzll(m);
+        const char *p = l->v[f].s;
         uint32_t len = l->v[f].len;
-        lp_str s = lp_normalize_trim((lp_str){l->v[f].s, len});
-        if (s.len == len && len != 0)
-            continue;
-        if (s.len == 0)
-            lp_lead_unset(l, f);
-        else
-            lp_lead_set_str(l, f, s.ptr, s.len);
+        if (len == 0 || !lp_normalize_is_solid_edge(p[0]) ||
+            !lp_normalize_is_solid_edge(p[len - 1]))
+            validate_trim_field(l, f);
     }
 }
 
