@@ -24,6 +24,7 @@
 #define SCORE_MAX_RULES 512
 #define SCORE_MAX_GROUPS 64
 #define SCORE_MAX_GRADES 16
+#define SUM_DIM SCORE_MAX_GROUPS /* sums of ungrouped points: SUM_DIM + lp_dimension */
 
 typedef struct score_rule {
     const char *name;
@@ -32,6 +33,8 @@ typedef struct score_rule {
     int32_t points;
     int group; /* -1 when ungrouped */
     uint8_t dimension;
+    uint16_t sum;     /* where its points are summed: its group, or SUM_DIM + dimension */
+    lp_reason reason; /* the reason it gives when it fires, before decay */
 } score_rule;
 
 typedef struct score_group {
@@ -45,6 +48,7 @@ typedef struct score_group {
 typedef struct score_grade {
     const char *grade;
     int64_t min;
+    size_t len; /* strlen(grade) */
 } score_grade;
 
 typedef struct score_state {
@@ -224,7 +228,7 @@ static void compile_rules(lp_stage_ctx *ctx, score_state *st, struct fy_node *n)
 
 static void compile_grades(lp_stage_ctx *ctx, score_state *st, struct fy_node *n)
 {
-    static const score_grade defaults[] = {{"A", 80}, {"B", 60}, {"C", 40}, {"D", 0}};
+    static const score_grade defaults[] = {{"A", 80, 1}, {"B", 60, 1}, {"C", 40, 1}, {"D", 0, 1}};
     if (!n) {
         memcpy(st->grades, defaults, sizeof(defaults));
         st->ngrades = 4;
@@ -245,7 +249,23 @@ static void compile_grades(lp_stage_ctx *ctx, score_state *st, struct fy_node *n
         if (gs.min >= prev)
             lp_diag_node(ctx->diag, item, "grades must be listed highest minimum first");
         prev = gs.min;
-        st->grades[st->ngrades++] = (score_grade){gs.grade, gs.min};
+        st->grades[st->ngrades++] = (score_grade){gs.grade, gs.min, strlen(gs.grade)};
+    }
+}
+
+/* Fills each rule's reason template and the sum its points go to. */
+static void prepare_reasons(score_state *st)
+{
+    for (size_t i = 0; i < st->nrules; i++) {
+        score_rule *r = &st->rules[i];
+        const score_group *g = r->group >= 0 ? &st->groups[r->group] : NULL;
+        r->sum = (uint16_t)(g ? r->group : SUM_DIM + r->dimension);
+        r->reason = (lp_reason){.rule = r->name,
+                                .group = g ? g->name : NULL,
+                                .points = r->points,
+                                .dimension = r->dimension,
+                                .rule_len = r->name_len,
+                                .group_len = g ? g->name_len : 0};
     }
 }
 
@@ -260,6 +280,7 @@ static void *score_compile(lp_stage_ctx *ctx, struct fy_node *section)
     st->half_life_ms = ss.half_life_ms;
     compile_groups(ctx, st, ss.groups);
     compile_rules(ctx, st, ss.rules);
+    prepare_reasons(st);
     compile_grades(ctx, st, ss.grades);
     return st;
 }
@@ -269,62 +290,83 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Sets days_since_activity and returns the engagement decay factor. */
-static double activity_decay(const score_state *st, lp_lead *l)
+/*
+ * lround(x) without libm, exact for |x| < 2^62: the fraction x - trunc(x)
+ * is computed exactly, so halves round away from zero and nothing else
+ * moves (x + 0.5 would round 0.49999999999999994 up).
+ */
+static int64_t round_half_away(double x)
+{
+    int64_t t = (int64_t)x;
+    double frac = x - (double)t;
+    return t + (frac >= 0.5) - (frac <= -0.5);
+}
+
+/* The total for the weighted sum x: x rounded half away from zero, clamped to 0..100. */
+static int64_t total_of(double x)
+{
+    if (!(x >= 0)) /* negative, or NaN from absurd weights */
+        return 0;
+    return round_half_away(x > 100 ? 100 : x);
+}
+
+/* Sets days_since_activity; returns the age of the last activity in ms, or -1 if unknown. */
+static int64_t activity_age(lp_lead *l)
 {
     if (!lp_lead_has(l, LP_F_LAST_ACTIVITY) || !lp_lead_has(l, LP_F_RECEIVED_AT)) {
         lp_lead_unset(l, LP_F_DAYS_SINCE_ACTIVITY);
-        return 1.0;
+        return -1;
     }
     int64_t age_ms = l->v[LP_F_RECEIVED_AT].i - l->v[LP_F_LAST_ACTIVITY].i;
     if (age_ms < 0)
         age_ms = 0;
     lp_lead_set_double(l, LP_F_DAYS_SINCE_ACTIVITY, (double)age_ms / 86400000.0);
-    if (st->half_life_ms <= 0)
+    return age_ms;
+}
+
+/* The engagement decay factor for an activity age_ms old (-1: unknown, no decay). */
+static double activity_decay(const score_state *st, int64_t age_ms)
+{
+    if (age_ms <= 0 || st->half_life_ms <= 0)
         return 1.0;
     return exp2(-(double)age_ms / (double)st->half_life_ms);
 }
 
-static const char *grade_for(const score_state *st, int64_t total)
+static const score_grade *grade_for(const score_state *st, int64_t total)
 {
+    static const score_grade none = {"", 0, 0};
     for (size_t i = 0; i < st->ngrades; i++)
         if (total >= st->grades[i].min)
-            return st->grades[i].grade;
-    return st->ngrades ? st->grades[st->ngrades - 1].grade : "";
-}
-
-/* The reason rule i of st gives when it fires with pts points. */
-static lp_reason reason_of(const score_state *st, const score_rule *rule, int32_t pts)
-{
-    const score_group *g = rule->group >= 0 ? &st->groups[rule->group] : NULL;
-    return (lp_reason){.rule = rule->name,
-                       .group = g ? g->name : NULL,
-                       .points = pts,
-                       .dimension = rule->dimension,
-                       .rule_len = rule->name_len,
-                       .group_len = g ? g->name_len : 0};
+            return &st->grades[i];
+    return st->ngrades ? &st->grades[st->ngrades - 1] : &none;
 }
 
 /*
- * Evaluates every rule, writing the reasons of those that fire to fired
- * (room for every rule) and their points to the sums. Returns how many fired.
+ * Evaluates every rule, copying the reason of each that fires to fired
+ * (room for every rule) and adding its points to sums (group sums, then the
+ * two dimension sums at SUM_DIM). Engagement points decay with the age of
+ * the last activity (age_ms, -1 when unknown); the factor is computed the
+ * first time an engagement rule fires. Returns how many fired.
  */
-static size_t score_rules(const score_state *st, lp_worker *w, lp_lead *l, double decay,
-                          lp_reason *fired, int64_t *group_sum, int64_t *dim_sum)
+static size_t score_rules(const score_state *st, lp_worker *w, lp_lead *l, int64_t age_ms,
+                          lp_reason *fired, int64_t *sums)
 {
+    lp_expr_scratch *sc = w->scratch;
     size_t nfired = 0;
+    double decay = -1.0; /* not computed yet */
     for (size_t i = 0; i < st->nrules; i++) {
         const score_rule *rule = &st->rules[i];
-        if (!lp_expr_eval(rule->when, l, w->scratch))
+        if (!lp_expr_eval(rule->when, l, sc))
             continue;
-        int32_t pts = rule->points;
-        if (rule->dimension == LP_DIM_ENGAGEMENT && decay != 1.0)
-            pts = (int32_t)lround(pts * decay);
-        fired[nfired++] = reason_of(st, rule, pts);
-        if (rule->group >= 0)
-            group_sum[rule->group] += pts;
-        else
-            dim_sum[rule->dimension] += pts;
+        lp_reason *rs = &fired[nfired++];
+        *rs = rule->reason;
+        if (rule->dimension == LP_DIM_ENGAGEMENT && age_ms > 0) {
+            if (decay < 0)
+                decay = activity_decay(st, age_ms);
+            if (decay != 1.0)
+                rs->points = (int32_t)round_half_away(rs->points * decay);
+        }
+        sums[rule->sum] += rs->points;
     }
     return nfired;
 }
@@ -337,16 +379,18 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
 {
     const score_state *st = state;
     lp_lead *l = &r->lead;
-    double decay = activity_decay(st, l);
-    int64_t group_sum[SCORE_MAX_GROUPS] = {0};
-    int64_t dim_sum[2] = {0, 0};
+    int64_t age_ms = activity_age(l);
+    int64_t sums[SUM_DIM + 2];
+    memset(sums, 0, st->ngroups * sizeof sums[0]); /* only the groups in use */
+    int64_t *dim_sum = &sums[SUM_DIM];
+    dim_sum[LP_DIM_FIT] = dim_sum[LP_DIM_ENGAGEMENT] = 0;
     size_t room = st->nrules * sizeof(lp_reason);
     lp_reason *fired = room ? lp_arena_alloc(&w->arena, room) : NULL;
     if (room && !fired) {
         lp_record_reject(r, LP_STAGE_SCORE, LP_E_NOMEM, NULL);
         return LP_STEP_DONE;
     }
-    size_t nfired = st->nrules ? score_rules(st, w, l, decay, fired, group_sum, dim_sum) : 0;
+    size_t nfired = st->nrules ? score_rules(st, w, l, age_ms, fired, sums) : 0;
     if (room)
         lp_arena_shrink(&w->arena, fired, room, nfired * sizeof(lp_reason));
     r->nreasons = (uint16_t)nfired;
@@ -355,17 +399,16 @@ static lp_step score_run(const void *state, lp_worker *w, lp_record *r)
     for (size_t g = 0; g < st->ngroups; g++)
         if (st->groups[g].dimension >= 0)
             dim_sum[st->groups[g].dimension] +=
-                clamp64(group_sum[g], st->groups[g].floor, st->groups[g].cap);
+                clamp64(sums[g], st->groups[g].floor, st->groups[g].cap);
 
     int64_t fit = clamp64(dim_sum[LP_DIM_FIT], 0, 100);
     int64_t eng = clamp64(dim_sum[LP_DIM_ENGAGEMENT], 0, 100);
-    int64_t total = clamp64(llround(st->fit_weight * (double)fit +
-                                    st->engagement_weight * (double)eng), 0, 100);
+    int64_t total = total_of(st->fit_weight * (double)fit + st->engagement_weight * (double)eng);
     lp_lead_set_long(l, LP_F_SCORE_FIT, fit);
     lp_lead_set_long(l, LP_F_SCORE_ENGAGEMENT, eng);
     lp_lead_set_long(l, LP_F_SCORE_TOTAL, total);
-    const char *grade = grade_for(st, total);
-    lp_lead_set_str(l, LP_F_GRADE, grade, strlen(grade));
+    const score_grade *grade = grade_for(st, total);
+    lp_lead_set_str(l, LP_F_GRADE, grade->grade, grade->len);
     return LP_STEP_NEXT;
 }
 

@@ -5,13 +5,16 @@
  * carry a verdict over to the next lead, nor past a string rewritten in
  * place (through the chain too, which keeps one memo across its rule
  * stages); rules evaluated with the memo agree with a plain evaluation over
- * many generated leads.
+ * many generated leads. The score stage's integer rounding of decayed
+ * engagement points and of the total agrees with libm's lround.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <math.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -387,6 +390,82 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
         assert_true(hits[both_ways[i]] > 0 && hits[both_ways[i]] < NLEADS);
 }
 
+static const char decay_yaml[] =
+    "pipeline: {name: decay}\n"
+    "validate: {required: [], email: ignore, phone: ignore, urls: ignore}\n"
+    "dedupe: {enabled: false}\n"
+    "score:\n"
+    "  fit_weight: 0.5\n"
+    "  engagement_half_life: 30d\n"
+    "  groups: {neg: {cap: 100, floor: -100}}\n"
+    "  rules:\n"
+    "    - {name: f, when: 'true', points: 33}\n"
+    "    - {name: e7, when: 'true', points: 7, dimension: engagement}\n"
+    "    - {name: e13, when: 'true', points: 13, dimension: engagement}\n"
+    "    - {name: e1, when: 'true', points: 1, dimension: engagement}\n"
+    "    - {name: en9, when: 'true', points: -9, dimension: engagement, group: neg}\n"
+    "    - {name: e75, when: 'true', points: 75, dimension: engagement}\n";
+
+static lp_pipeline *load_yaml(const char *yaml)
+{
+    char path[] = "/tmp/lp-test-yaml-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(yaml, f);
+    fclose(f);
+    lp_pipeline *pl = NULL;
+    int nerr = 0;
+    assert_int_equal(lp_pipeline_load(path, stderr, &pl, &nerr), LP_OK);
+    remove(path);
+    return pl;
+}
+
+/*
+ * Engagement points decay as lround(points * exp2(-age / half-life)) and
+ * the total is llround(fit_weight * fit + engagement_weight * engagement):
+ * ages that land on halves (one half-life: 7 * 0.5), no age, a negative one,
+ * and many random ones, each reason and the total against libm.
+ */
+static void score_decay_rounds_like_libm(void **state)
+{
+    (void)state;
+    lp_pipeline *pl = load_yaml(decay_yaml);
+    lp_worker *w = lp_worker_new(pl);
+    const int64_t day = 86400000, hl = 30 * day, now = 1767225600000;
+    static const int32_t pts[] = {33, 7, 13, 1, -9, 75};
+    uint64_t st = 11;
+    for (int k = 0; k < 3000; k++) {
+        int64_t fixed[] = {-1, 0, -5 * day, 1, hl / 2, hl, 2 * hl, 3 * day, hl * 40};
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t age = k < 9 ? fixed[k] : (int64_t)((st >> 20) % (uint64_t)(400 * day));
+        lp_record r;
+        lp_record_init(&r);
+        lp_lead_set_str(&r.lead, LP_F_EMAIL, "a@b.example", 11);
+        lp_lead_set_long(&r.lead, LP_F_RECEIVED_AT, now);
+        if (k != 0)
+            lp_lead_set_long(&r.lead, LP_F_LAST_ACTIVITY, now - age);
+        assert_int_equal(lp_pipeline_process(pl, w, &r), LP_OK);
+        double decay = k == 0 || age <= 0 ? 1.0 : exp2(-(double)age / (double)hl);
+        int64_t eng = 0;
+        assert_int_equal(r.nreasons, 6);
+        for (int i = 0; i < 6; i++) {
+            int32_t want = i == 0 || decay == 1.0 ? pts[i] : (int32_t)lround(pts[i] * decay);
+            if (r.reasons[i].points != want)
+                fail_msg("age %lld, rule %d: %d points, libm says %d", (long long)age, i,
+                         r.reasons[i].points, want);
+            eng += i ? want : 0;
+        }
+        eng = eng < 0 ? 0 : eng > 100 ? 100 : eng;
+        assert_int_equal(r.lead.v[LP_F_SCORE_ENGAGEMENT].i, eng);
+        int64_t total = llround(0.5 * 33 + (double)eng);
+        assert_int_equal(r.lead.v[LP_F_SCORE_TOTAL].i, total > 100 ? 100 : total);
+        lp_arena_reset(lp_worker_arena(w));
+    }
+    lp_worker_free(w);
+    lp_pipeline_free(pl);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -413,6 +492,7 @@ int main(void)
         cmocka_unit_test(rewritten_string_after_reset_is_tested_afresh),
         cmocka_unit_test(chain_memo_never_answers_a_rewritten_string),
         cmocka_unit_test(memo_agrees_with_plain_evaluation_on_generated_leads),
+        cmocka_unit_test(score_decay_rounds_like_libm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
