@@ -8,14 +8,21 @@
  * missing a required field. Everything a leaf needs was prepared at compile time,
  * so evaluation does no name lookup, no parsing and no allocation: a string
  * leaf is a length check and a folded compare, a hash-set probe, a Horspool
- * scan or one PCRE2 JIT match.
+ * scan or one PCRE2 JIT match; an integer comparison is one range test.
+ *
+ * Most rules are a single leaf (two thirds of the default pipeline's). Their
+ * program needs no loop: lp_expr_eval answers with the leaf's test, and
+ * every string test is a call in tail position that applies the leaf's
+ * negation itself, so lp_expr_eval needs no stack frame.
  *
  * Regexes that are alternations of literals (most rule regexes) are matched
  * on ASCII values by lits_match(), without a PCRE2 call; see lp_expr_lits.
  *
  * String values tested with "in" are hashed once per lead: the scratch keeps
  * a small memo of set hashes (one entry per scalar field, a few for list
- * items), valid from one lp_expr_scratch_reset() to the next.
+ * items), valid from one lp_expr_scratch_reset() to the next. Each "in"
+ * leaf keeps a 64-bit summary of its set's hashes, which rejects most
+ * non-members without calling into the set.
  *
  * Regexes are compiled with PCRE2_MATCH_INVALID_UTF so that the JIT fast path
  * (pcre2_jit_match, which skips PCRE2's UTF check) stays safe on bytes that
@@ -46,19 +53,26 @@ static inline bool fold_equal(const char *s, const char *lit, size_t n)
     return true;
 }
 
-static NOINLINE bool needle_in(const lp_expr_needle *nd, const char *h, size_t n)
+/* Whether needle nd occurs in h (n bytes), ignoring case; negated when neg. */
+static NOINLINE bool needle_in(const lp_expr_needle *nd, const char *h, size_t n, bool neg)
 {
     size_t m = nd->len;
     if (m == 0)
-        return true;
+        return !neg;
     const unsigned char last = (unsigned char)nd->lit[m - 1];
     for (size_t i = 0; i + m <= n;) {
         unsigned char c = lp_expr_fold((unsigned char)h[i + m - 1]);
         if (c == last && fold_equal(h + i, nd->lit, m - 1))
-            return true;
+            return !neg;
         i += nd->skip[c];
     }
-    return false;
+    return neg;
+}
+
+/* String equality with the node's folded literal, ignoring ASCII case. */
+static inline bool str_equal(const lp_expr_node *n, const char *s, size_t len)
+{
+    return len == n->len && fold_equal(s, (n->flags & NF_INLINE) ? n->u.small : n->u.lit, len);
 }
 
 static NOINLINE bool re_match(const pcre2_code *re, bool jit, const char *s, size_t len,
@@ -188,7 +202,7 @@ static inline lp_expr_memo *memo_entry(lp_expr_scratch *sc, unsigned slot, const
  * every literal begins a word (\b then a word byte), only word starts are
  * tried; they are found once per value and lead through the memo.
  */
-static NOINLINE bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
+static bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
                        lp_expr_scratch *sc)
 {
     if (L->anchored && n <= 64 && sc && sc->gen) {
@@ -222,33 +236,47 @@ static uint64_t memo_hash(lp_expr_scratch *sc, unsigned slot, const char *s, siz
     return m->hash;
 }
 
-static NOINLINE bool set_has(const lp_strset *set, unsigned slot, const char *s, size_t len,
-                    lp_expr_scratch *sc)
+/*
+ * "in" on one value, negated when neg. The value's hash comes from the memo
+ * (computed once per lead), and the node's 64-bit summary of the set's
+ * hashes rejects most values that are not members before the set itself is
+ * called.
+ */
+static NOINLINE bool set_has(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
+                             lp_expr_scratch *sc, bool neg)
 {
-    if (!sc || !sc->gen)
-        return lp_strset_has(set, s, len);
-    return lp_strset_has_hashed(set, memo_hash(sc, slot, s, len), s, len);
+    uint64_t h = sc && sc->gen ? memo_hash(sc, slot, s, len) : lp_strset_hash(s, len);
+    if (!((n->u.in.bits >> (h >> 58)) & 1))
+        return neg; /* no member's hash has these top bits */
+    return lp_strset_has_hashed(n->u.in.set, h, s, len) != neg;
+}
+
+/* A regex leaf on one value, negated when neg; literal alternations skip PCRE2. */
+static NOINLINE bool regex_leaf(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
+                                lp_expr_scratch *sc, bool neg)
+{
+    if (n->op == OP_STR_LITS)
+        return lits_match(n->u.lits, slot, s, len, sc) != neg;
+    return regex_match(n, s, len, sc) != neg;
 }
 
 /*
- * One string test of a string leaf against one value; slot as memo_entry.
- * Every case is a call in tail position and the tests are not inlined, so
- * this dispatch saves no registers: most leaves are one cheap test.
+ * One string test of a string leaf against one value, negated when neg;
+ * slot as memo_entry. Equality is compared here, the rest called in tail
+ * position.
  */
-static bool text_test(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
-                      lp_expr_scratch *sc)
+static inline bool text_test(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
+                             lp_expr_scratch *sc, bool neg)
 {
     switch (n->op) {
     case OP_STR_EQ:
-        return len == n->len && fold_equal(s, (n->flags & NF_INLINE) ? n->u.small : n->u.lit, len);
+        return str_equal(n, s, len) != neg;
     case OP_STR_IN:
-        return set_has(n->u.set, slot, s, len, sc);
+        return set_has(n, slot, s, len, sc, neg);
     case OP_STR_CONTAINS:
-        return needle_in(n->u.needle, s, len);
-    case OP_STR_LITS:
-        return lits_match(n->u.lits, slot, s, len, sc);
+        return needle_in(n->u.needle, s, len, neg);
     default:
-        return regex_match(n, s, len, sc);
+        return regex_leaf(n, slot, s, len, sc, neg);
     }
 }
 
@@ -257,26 +285,8 @@ static NOINLINE bool list_leaf(const lp_expr_node *n, const lp_val *v, lp_expr_s
 {
     bool hit = false;
     for (uint32_t k = 0; k < v->len && !hit; k++)
-        hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc);
+        hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc, false);
     return hit != ((n->flags & NF_NEG) != 0);
-}
-
-static bool cmp_int(unsigned op, int64_t a, int64_t b)
-{
-    switch (op) {
-    case CMP_EQ:
-        return a == b;
-    case CMP_NE:
-        return a != b;
-    case CMP_LT:
-        return a < b;
-    case CMP_LE:
-        return a <= b;
-    case CMP_GT:
-        return a > b;
-    default:
-        return a >= b;
-    }
 }
 
 static bool cmp_double(unsigned op, double a, double b)
@@ -303,61 +313,73 @@ static inline double as_double(const lp_expr_node *n, const lp_val *v)
 }
 
 /*
- * The test of one program node: has(), or a leaf on a present field (a
- * missing field makes every leaf false, and has() too). Numbers and
- * booleans are tested inline; string leaves call out.
+ * The test of leaf n on its field's value v (the field is present),
+ * negated by NF_NEG. Numbers and booleans are tested inline (every integer
+ * comparison is a range, expr_compile.c); string tests are calls in tail
+ * position that apply the negation themselves, so a caller returning this
+ * needs no stack frame.
  */
-static inline bool leaf_eval(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratch *sc)
+static inline bool leaf_test(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *sc)
 {
-    if (!lp_lead_has(lead, (lp_field_id)n->field))
-        return false;
-    const lp_val *v = &lead->v[n->field];
     bool neg = (n->flags & NF_NEG) != 0;
     switch (n->op) {
     case OP_HAS:
-        return true;
+        return !neg;
     case OP_BOOL:
         return ((v->i != 0) == (n->u.i != 0)) != neg;
-    case OP_CMP_I:
-        return cmp_int(n->cmp, v->i, n->u.i);
-    case OP_CMP_D:
-        return cmp_double(n->cmp, as_double(n, v), n->u.d);
     case OP_BETWEEN_I:
-        return v->i >= n->u.ri.lo && v->i <= n->u.ri.hi;
+        return (v->i >= n->u.ri.lo && v->i <= n->u.ri.hi) != neg;
+    case OP_CMP_D:
+        return cmp_double(n->cmp, as_double(n, v), n->u.d) != neg;
     case OP_BETWEEN_D: {
         double x = as_double(n, v);
-        return x >= n->u.rd.lo && x <= n->u.rd.hi;
+        return (x >= n->u.rd.lo && x <= n->u.rd.hi) != neg;
     }
     default:
         break;
     }
     if (n->flags & NF_LIST)
         return list_leaf(n, v, sc);
-    /* the common scalar string tests are called from here, without text_test's dispatch */
-    if (n->op == OP_STR_IN)
-        return set_has(n->u.set, n->field, v->s, v->len, sc) != neg;
-    if (n->op == OP_STR_LITS)
-        return lits_match(n->u.lits, n->field, v->s, v->len, sc) != neg;
-    return text_test(n, n->field, v->s, v->len, sc) != neg;
+    return text_test(n, n->field, v->s, v->len, sc, neg);
+}
+
+/*
+ * Program node n on lead: its leaf test, or when its field is missing the
+ * verdict for that (false, unless a "not" was folded into the leaf).
+ */
+static inline bool node_test(const lp_expr_node *n, const lp_lead *lead, lp_expr_scratch *sc)
+{
+    if (!lp_lead_has(lead, (lp_field_id)n->field))
+        return (n->flags & NF_MISSING_TRUE) != 0;
+    return leaf_test(n, &lead->v[n->field], sc);
+}
+
+/* The branch program of e from its entry, one leaf test per step, to one of its ends. */
+static NOINLINE bool run_program(const lp_expr *e, const lp_lead *lead, lp_expr_scratch *sc)
+{
+    uint32_t pc = e->root;
+    while (pc < EXPR_FALSE) {
+        const lp_expr_node *n = &e->nodes[pc];
+        pc = node_test(n, lead, sc) ? n->on_true : n->on_false;
+    }
+    return pc == EXPR_TRUE;
 }
 
 /*
  * Evaluates e against lead. Never allocates. scratch may be NULL only when
  * the expression has no regex. Safe from any thread with its own scratch.
  * A lead missing a field the expression cannot be true without is answered
- * from the presence mask; otherwise the branch program runs from its entry,
- * one leaf test per step, until it reaches one of its two ends.
+ * from the presence mask. Most rules are one leaf ("employee_count >= 1000",
+ * "industry in $target"): their answer is the leaf's own test, so they skip
+ * the program loop; the rest run the branch program.
  */
 bool lp_expr_eval(const lp_expr *e, const lp_lead *lead, lp_expr_scratch *scratch)
 {
     if ((lead->present & e->required) != e->required)
         return false;
-    uint32_t pc = e->root;
-    while (pc < EXPR_FALSE) {
-        const lp_expr_node *n = &e->nodes[pc];
-        pc = leaf_eval(n, lead, scratch) ? n->on_true : n->on_false;
-    }
-    return pc == EXPR_TRUE;
+    if (e->one_leaf)
+        return node_test(&e->nodes[0], lead, scratch);
+    return run_program(e, lead, scratch);
 }
 
 /* The bitmask (1 << lp_field_id) of fields that e reads, has() included. */
@@ -378,7 +400,7 @@ void lp_expr_node_release(lp_expr_node *n)
         break;
     case OP_STR_IN:
         if (n->flags & NF_OWNED)
-            lp_strset_free((lp_strset *)n->u.set); /* built by this node */
+            lp_strset_free((lp_strset *)n->u.in.set); /* built by this node */
         break;
     case OP_STR_CONTAINS:
         free(n->u.needle);

@@ -399,16 +399,41 @@ static uint32_t push_contains(parser *p, int f, size_t len)
     return push(p, n);
 }
 
+/*
+ * An integer comparison as the range test it is: "x >= 10" is 10..MAX,
+ * "x != 3" is the negation of 3..3, and a comparison nothing passes
+ * ("x < MIN") the negation of MIN..MAX. One test at evaluation, no switch.
+ */
+static void int_range(lp_expr_node *n, enum cmp_op op, int64_t i)
+{
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    bool never = (op == CMP_LT && i == INT64_MIN) || (op == CMP_GT && i == INT64_MAX);
+    if (op == CMP_EQ || op == CMP_NE || op == CMP_GE)
+        lo = i;
+    if (op == CMP_EQ || op == CMP_NE || op == CMP_LE)
+        hi = i;
+    if (op == CMP_GT && !never)
+        lo = i + 1;
+    if (op == CMP_LT && !never)
+        hi = i - 1;
+    n->op = OP_BETWEEN_I;
+    n->u.ri.lo = lo;
+    n->u.ri.hi = hi;
+    if (op == CMP_NE || never)
+        n->flags |= NF_NEG;
+}
+
 /* A numeric comparison leaf of field f against a literal. */
 static uint32_t push_cmp(parser *p, int f, enum cmp_op op, bool is_int, int64_t i, double d)
 {
     bool dbl = lp_fields[f].type == LP_T_DOUBLE || !is_int;
-    lp_expr_node n = leaf(dbl ? OP_CMP_D : OP_CMP_I, f);
+    lp_expr_node n = leaf(OP_CMP_D, f);
+    if (!dbl) {
+        int_range(&n, op, i);
+        return push(p, n);
+    }
     n.cmp = (uint8_t)op;
-    if (dbl)
-        n.u.d = d;
-    else
-        n.u.i = i;
+    n.u.d = d;
     return push(p, n);
 }
 
@@ -623,7 +648,8 @@ static uint32_t in_named_set(parser *p, int f, bool neg)
     if (!set)
         return fail(p, p->tok.off, "unknown set $%.*s", (int)len, name);
     lp_expr_node n = leaf(OP_STR_IN, f);
-    n.u.set = set;
+    n.u.in.set = set;
+    n.u.in.bits = lp_strset_filter64(set);
     if (neg)
         n.flags |= NF_NEG;
     lex_next(p);
@@ -675,7 +701,8 @@ static uint32_t in_string_list(parser *p, int f, bool neg)
         return push_str_eq(p, f, (size_t)len, neg);
     }
     lp_expr_node n = leaf(OP_STR_IN, f);
-    n.u.set = set;
+    n.u.in.set = set;
+    n.u.in.bits = lp_strset_filter64(set);
     n.flags |= NF_OWNED | (neg ? NF_NEG : 0);
     return push(p, n);
 }

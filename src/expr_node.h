@@ -18,10 +18,12 @@
  *
  * Invariants:
  *   - a leaf reading a field is false when that field is missing, even when
- *     negated (!=, not in); only "not" turns a missing field into true;
+ *     negated (!=, not in); only "not" turns a missing field into true,
+ *     and in a program of one leaf the plan folds "not" into the leaf
+ *     (NF_NEG and NF_MISSING_TRUE flipped, expr_plan.c);
  *   - on a list field a string leaf is true when any item matches, and its
  *     negation is true when no item matches;
- *   - a node with NF_OWNED owns its set; literals that are not inline,
+ *   - a node with NF_OWNED owns its set (u.in.set); literals that are not inline,
  *     needles and regexes are always owned by their node.
  *
  * Nothing here is part of the public contract (expr.h); do not include it
@@ -50,12 +52,11 @@ enum node_op {
     OP_HAS,
     /* leaves from here on read a field and are false when it is missing */
     OP_BOOL,         /* u.i is the literal (0/1) */
-    OP_CMP_I,        /* integer field op integer u.i */
     OP_CMP_D,        /* numeric field (as double) op u.d */
-    OP_BETWEEN_I,    /* u.ri.lo <= integer field <= u.ri.hi */
+    OP_BETWEEN_I,    /* u.ri.lo <= integer field <= u.ri.hi: every integer comparison */
     OP_BETWEEN_D,    /* u.rd.lo <= field (as double) <= u.rd.hi */
     OP_STR_EQ,       /* folded literal: u.small or u.lit, len bytes */
-    OP_STR_IN,       /* u.set */
+    OP_STR_IN,       /* u.in */
     OP_STR_CONTAINS, /* u.needle */
     OP_STR_MATCH,    /* u.re */
     OP_STR_LITS,     /* u.lits: a regex that is an alternation of literals */
@@ -63,12 +64,13 @@ enum node_op {
 
 enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
 
-#define NF_NEG 0x01    /* negated string or bool test (!=, not in) */
+#define NF_NEG 0x01    /* negated test (!=, not in); still false on a missing field */
 #define NF_LIST 0x02   /* list field: any item */
 #define NF_DOUBLE 0x04 /* numeric field holds a double (v.d) */
-#define NF_OWNED 0x08  /* the node owns u.set */
+#define NF_OWNED 0x08  /* the node owns u.in.set */
 #define NF_INLINE 0x10 /* the literal lives in u.small */
 #define NF_JIT 0x20    /* u.re was JIT-compiled */
+#define NF_MISSING_TRUE 0x40 /* a missing field makes the test true (expr_plan.c) */
 
 /* A precomputed case-insensitive substring search (Horspool). */
 typedef struct lp_expr_needle {
@@ -128,7 +130,10 @@ typedef struct lp_expr_node {
         } rd;
         char small[INLINE_LIT];
         char *lit;
-        const lp_strset *set;
+        struct {
+            const lp_strset *set;
+            uint64_t bits; /* lp_strset_filter64(set): most misses end here */
+        } in;
         lp_expr_needle *needle;
         pcre2_code *re;
         lp_expr_lits *lits;
@@ -142,6 +147,7 @@ struct lp_expr {
     uint64_t required; /* fields that must all be present for a true result */
     uint32_t root;     /* the first node of the program, or EXPR_TRUE/FALSE */
     uint32_t count;
+    bool one_leaf;     /* the program is nodes[0] alone, answering its own test */
     lp_expr_node nodes[];
 };
 

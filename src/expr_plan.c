@@ -17,6 +17,12 @@
  * they are first tested, left to right, so a short-circuit walk only moves
  * forward through memory.
  *
+ * A program of one negated leaf ("not has(phone)", "not (domain in $free)")
+ * becomes that leaf with its test negated and a missing field making it
+ * true (NF_NEG and NF_MISSING_TRUE flipped): the same answers, and every
+ * program of one leaf then ends in TRUE when its test holds, which is what
+ * evaluation's one-leaf fast path relies on.
+ *
  * It also computes the required-field mask: a leaf that reads a field is
  * false when the field is missing (has() too), "and" needs what either side
  * needs, "or" what both sides need, and "not", "true" and "false" need
@@ -84,6 +90,16 @@ static uint32_t reverse(lp_expr_node *a, uint32_t n, uint32_t entry)
     return is_end(entry) ? entry : n - 1 - entry;
 }
 
+/* Folds the "not" of a one-leaf program into the leaf (see the top of this file). */
+static void fold_single_not(lp_expr_node *a, uint32_t n)
+{
+    if (n != 1 || a[0].on_true != EXPR_FALSE || a[0].on_false != EXPR_TRUE)
+        return;
+    a[0].flags ^= NF_NEG | NF_MISSING_TRUE;
+    a[0].on_true = EXPR_TRUE;
+    a[0].on_false = EXPR_FALSE;
+}
+
 /* The fields that must all be present for tree node root to be true. */
 static uint64_t required_fields(const lp_expr_node *tree, uint32_t count, uint32_t root)
 {
@@ -129,6 +145,9 @@ lp_expr *lp_expr_plan(const lp_expr_node *tree, uint32_t count, uint32_t root, u
     uint32_t entry = emit(&p, root, EXPR_TRUE, EXPR_FALSE);
     e->root = reverse(e->nodes, p.n, entry);
     e->count = p.n;
+    fold_single_not(e->nodes, p.n);
+    e->one_leaf = p.n == 1 && e->root == 0 && e->nodes[0].on_true == EXPR_TRUE &&
+                  e->nodes[0].on_false == EXPR_FALSE;
     e->fields = fields;
     e->required = required_fields(tree, count, root);
     return e;

@@ -45,6 +45,7 @@ typedef struct strset_slot {
 
 struct lp_strset {
     uint64_t filter[4]; /* bit (hash >> 56) set for every member's hash */
+    uint64_t filter64;  /* bit (hash >> 58): lp_strset_filter64 */
     strset_slot *slots;
     size_t cap; /* power of two, or 0 before the first add */
     size_t count;
@@ -286,6 +287,7 @@ int lp_strset_add(lp_strset *s, const char *str, size_t len)
         return 0;
     sl->hash = h;
     s->filter[h >> 62] |= 1ull << ((h >> 56) & 63);
+    s->filter64 |= 1ull << (h >> 58);
     sl->off = (uint32_t)s->pool_len;
     sl->len = (uint32_t)len;
     s->pool_len += len;
@@ -316,6 +318,12 @@ bool lp_strset_has_hashed(const lp_strset *s, uint64_t hash, const char *str, si
     if (!((s->filter[hash >> 62] >> ((hash >> 56) & 63)) & 1) || len > s->max_len)
         return false;
     return probe(s, hash, str, len, false)->off != SLOT_EMPTY;
+}
+
+/* Bit (h >> 58) of every member's hash h (see strset.h). */
+uint64_t lp_strset_filter64(const lp_strset *s)
+{
+    return s->filter64;
 }
 
 /* The number of distinct members (case-insensitively distinct). */

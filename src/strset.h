@@ -41,6 +41,14 @@ uint64_t lp_strset_hash(const char *str, size_t len);
  */
 bool lp_strset_has_hashed(const lp_strset *s, uint64_t hash, const char *str, size_t len);
 
+/*
+ * A 64-bit summary of the members: bit (h >> 58) set for each member's
+ * lp_strset_hash() h. A value whose bit is clear is not a member, so a
+ * caller keeping the summary beside the set rejects most misses without a
+ * call. Valid until the next lp_strset_add.
+ */
+uint64_t lp_strset_filter64(const lp_strset *s);
+
 size_t lp_strset_count(const lp_strset *s);
 
 #endif

@@ -337,7 +337,25 @@ static const char *const diff_rules[] = {
     "utm_source in [\"referral\", \"partner\", \"event\", \"webinar\"] or source ~ /referral|event|webinar|trade show/i",
     "opted_out == true", "title contains \"vice\"", "title ~ /^(Chief|VP)\\s/",
     "country != \"US\" and title != \"CEO\"", "company_name ~ /\\b(inc|gmbh|ltd)\\b/i",
+    /* one-leaf shapes the evaluator answers without its program loop */
+    "not (country in $tier1)", "not has(phone)", "not (employee_count >= 1000)",
+    "not (title ~ /\\bvp\\b/i)", "employee_count != 500", "employee_count > 200",
+    "employee_count <= 50", "not (technologies in [\"aws\", \"gcp\"])",
+    "not (title contains \"vice\")", "not (seniority == \"vp\")", "opted_out != true",
+    "title ~ /\\bvp\\b/i or true", "not (employee_count between 10 and 100)",
 };
+
+/*
+ * The same rule as a program of more than one leaf, by an "or" with a
+ * leaf pair that is never true: evaluation then takes the general loop, with
+ * no one-leaf fast path and no "not" folded into a leaf.
+ */
+static lp_expr *compile_as_program(const char *rule)
+{
+    char src[512];
+    snprintf(src, sizeof src, "(%s) or (has(lead_id) and not has(lead_id))", rule);
+    return compile_ok(src);
+}
 
 /*
  * The memo (one reset per lead, shared by every rule, as in the chain)
@@ -348,9 +366,11 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
 {
     (void)state;
     enum { NRULES = sizeof(diff_rules) / sizeof(diff_rules[0]), NLEADS = 20000 };
-    lp_expr *rules[NRULES];
-    for (size_t i = 0; i < NRULES; i++)
+    lp_expr *rules[NRULES], *programs[NRULES];
+    for (size_t i = 0; i < NRULES; i++) {
         rules[i] = compile_ok(diff_rules[i]);
+        programs[i] = compile_as_program(diff_rules[i]);
+    }
     lp_leadgen_opts o;
     lp_leadgen_opts_init(&o);
     o.seed = 7;
@@ -372,22 +392,81 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
         lp_expr_scratch_reset(memo);
         for (int pass = 0; pass < 2; pass++)
             for (size_t i = 0; i < NRULES; i++) {
-                bool want = lp_expr_eval(rules[i], &l, plain);
+                bool want = lp_expr_eval(programs[i], &l, plain);
+                if (lp_expr_eval(rules[i], &l, plain) != want)
+                    fail_msg("lead %u, rule '%s': fast path says %d", k, diff_rules[i], !want);
                 if (lp_expr_eval(rules[i], &l, memo) != want)
                     fail_msg("lead %u, rule '%s': memo says %d", k, diff_rules[i], !want);
                 hits[i] += want && pass == 0;
             }
     }
-    for (size_t i = 0; i < NRULES; i++)
+    for (size_t i = 0; i < NRULES; i++) {
         lp_expr_free(rules[i]);
+        lp_expr_free(programs[i]);
+    }
     lp_expr_scratch_free(memo);
     lp_expr_scratch_free(plain);
     lp_arena_free(&a);
     lp_leadgen_free(g);
-    /* the generated leads exercise the title, set and list rules both ways */
-    static const size_t both_ways[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 18, 21, 22, 29, 30};
+    /* the generated leads exercise the title, set, list and one-leaf rules both ways */
+    static const size_t both_ways[] = {0,  1,  2,  3,  4,  5,  7,  8,  9,  10, 15, 16,
+                                       18, 21, 22, 29, 30, 37, 38, 39, 40, 42, 43, 44};
     for (size_t i = 0; i < sizeof(both_ways) / sizeof(both_ways[0]); i++)
         assert_true(hits[both_ways[i]] > 0 && hits[both_ways[i]] < NLEADS);
+}
+
+/*
+ * Integer comparisons compile to range tests: each operator, on literals
+ * at the ends of int64 and around zero, against C's own comparison, on
+ * values at, next to and far from the literal; negated and on a missing
+ * field too (false, and true under "not").
+ */
+static void integer_comparisons_agree_with_c(void **state)
+{
+    (void)state;
+    static const char *const ops[] = {"==", "!=", "<", "<=", ">", ">="};
+    static const int64_t lits[] = {INT64_MIN, -1, 0, 5, INT64_MAX};
+    lp_expr_scratch *sc = lp_expr_scratch_new();
+    for (size_t o = 0; o < 6; o++)
+        for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
+            int64_t c = lits[k];
+            char src[128], nsrc[160];
+            snprintf(src, sizeof src, "employee_count %s %lld", ops[o], (long long)c);
+            snprintf(nsrc, sizeof nsrc, "not (%s)", src);
+            lp_expr *e = compile_ok(src), *ne = compile_ok(nsrc);
+            int64_t vals[] = {INT64_MIN, INT64_MAX, 0, c, c == INT64_MIN ? c : c - 1,
+                              c == INT64_MAX ? c : c + 1};
+            for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+                int64_t x = vals[v];
+                bool want = o == 0 ? x == c : o == 1 ? x != c : o == 2 ? x < c
+                          : o == 3 ? x <= c : o == 4 ? x > c : x >= c;
+                lp_lead l;
+                lp_lead_clear(&l);
+                lp_lead_set_long(&l, LP_F_EMPLOYEES, x);
+                if (lp_expr_eval(e, &l, sc) != want || lp_expr_eval(ne, &l, sc) == want)
+                    fail_msg("'%s' on %lld: C says %d", src, (long long)x, want);
+            }
+            lp_lead l;
+            lp_lead_clear(&l);
+            assert_false(lp_expr_eval(e, &l, sc));
+            assert_true(lp_expr_eval(ne, &l, sc));
+            lp_expr_free(e);
+            lp_expr_free(ne);
+        }
+    /* comparisons nothing passes, at the ends of int64 */
+    lp_expr *never = compile_ok("employee_count > 9223372036854775807");
+    lp_expr *always = compile_ok("employee_count <= 9223372036854775807");
+    lp_lead l;
+    lp_lead_clear(&l);
+    lp_lead_set_long(&l, LP_F_EMPLOYEES, INT64_MAX);
+    assert_false(lp_expr_eval(never, &l, sc));
+    assert_true(lp_expr_eval(always, &l, sc));
+    lp_lead_set_long(&l, LP_F_EMPLOYEES, INT64_MIN);
+    assert_false(lp_expr_eval(never, &l, sc));
+    assert_true(lp_expr_eval(always, &l, sc));
+    lp_expr_free(never);
+    lp_expr_free(always);
+    lp_expr_scratch_free(sc);
 }
 
 static const char decay_yaml[] =
@@ -492,6 +571,7 @@ int main(void)
         cmocka_unit_test(rewritten_string_after_reset_is_tested_afresh),
         cmocka_unit_test(chain_memo_never_answers_a_rewritten_string),
         cmocka_unit_test(memo_agrees_with_plain_evaluation_on_generated_leads),
+        cmocka_unit_test(integer_comparisons_agree_with_c),
         cmocka_unit_test(score_decay_rounds_like_libm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
