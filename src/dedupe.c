@@ -4,107 +4,143 @@
  * Owns: one slab of entries per stripe, each stripe with an open-addressing
  * index (linear probing, backward-shift deletion) from key hash to slab
  * slot, and a doubly linked list of its slots in arming order (newest at
- * the head). All of a stripe's memory is allocated by lp_dedupe_new(); the
- * check path allocates only for lead ids longer than LP_DEDUPE_ID_INLINE.
+ * the head). The slab is allocated whole by lp_dedupe_new() but filled in
+ * slot order, so only the pages of slots in use become resident; the index
+ * starts small and doubles as the stripe fills. The check path allocates
+ * only to grow an index and for lead ids longer than ID_INLINE.
  *
- * Threads: a stripe's fields are touched only under its mutex. The stripe
- * is chosen by the top bits of the key hash and the index slot by the low
- * bits, so the two are independent. count is atomic so that
- * lp_dedupe_count() needs no lock.
+ * Cache behaviour, which is what a check costs: an entry is exactly one
+ * cache line, and an index cell carries the low 32 bits of its key's hash
+ * next to the slot number. Probing compares those bits in the index and
+ * touches the slab only on a match (a false match is about 1 in 2^32), and
+ * backward-shift deletion and growth find each cell's home from the same
+ * bits. So a new key costs about one index line and one entry line.
+ *
+ * Threads: a stripe's fields are touched only under its lock. The stripe
+ * is chosen by the top bits of the key hash and the index cell by the low
+ * bits, so the two are independent. There is no counter shared between
+ * stripes: lp_dedupe_count() sums the stripes' used counts (relaxed atomics,
+ * written under the stripe lock), so two threads checking keys of
+ * different stripes write no common cache line.
  *
  * Invariants, per stripe: used <= cap; every slot below used is linked in
  * the arming list and indexed exactly once; the index is at most half full.
  */
 #include "dedupe.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL /* short keys: XXH3 inlined, same values as the library's */
 #include <xxhash.h>
 
-#define LP_DEDUPE_ID_INLINE 40
 #define LP_DEDUPE_STRIPES_MAX 64
 #define LP_DEDUPE_NIL UINT32_MAX /* no slot (list ends, empty index cells) */
 #define LP_DEDUPE_CAP_MAX (UINT32_MAX / 4)
+#define LP_DEDUPE_CELLS_MIN 16u /* a stripe's first index */
+#define ID_INLINE 39            /* longest lead id kept inside the entry */
+#define ID_HEAP UINT8_MAX       /* id.in.len of an entry whose id is on the heap */
 
+/* One key: 64 bytes, one cache line (the slab is line-aligned). */
 typedef struct lp_dedupe_entry {
     uint64_t hash;
     int64_t ts_ms;       /* event time the key was armed */
     uint32_t prev, next; /* arming order: prev is newer, next is older */
-    uint32_t id_len;
-    union {
-        char inline_id[LP_DEDUPE_ID_INLINE]; /* id_len <= LP_DEDUPE_ID_INLINE */
-        char *heap_id;                       /* id_len > LP_DEDUPE_ID_INLINE */
-    };
+    union {              /* the first lead's id */
+        struct {
+            char bytes[ID_INLINE];
+            uint8_t len; /* <= ID_INLINE, or ID_HEAP */
+        } in;
+        struct {
+            char *ptr;
+            uint32_t len;
+        } heap; /* when in.len == ID_HEAP */
+    } id;
 } lp_dedupe_entry;
 
+_Static_assert(sizeof(lp_dedupe_entry) == 64, "an entry is one cache line");
+
+/* An index cell: the key's hash bits that place and filter it, and its slot. */
+typedef struct lp_dedupe_cell {
+    uint32_t tag;  /* (uint32_t)hash: home cell is tag & mask */
+    uint32_t slot; /* LP_DEDUPE_NIL when empty */
+} lp_dedupe_cell;
+
+/* A stripe: its lock and every field a check reads or writes share one
+ * cache line, and no other stripe's fields sit on it. */
 typedef struct lp_dedupe_stripe {
-    _Alignas(64) pthread_mutex_t lock;
-    lp_dedupe_entry *slab;
-    uint32_t *index; /* mask + 1 cells of slab slots, LP_DEDUPE_NIL when empty */
-    uint32_t mask;
-    uint32_t cap, used;
+    _Alignas(64) atomic_bool locked; /* see stripe_lock() */
+    uint32_t mask, cells_max;
+    uint32_t cap;
+    _Atomic uint32_t used; /* written under lock; read without by lp_dedupe_count() */
     uint32_t newest, oldest;
+    lp_dedupe_entry *slab;
+    lp_dedupe_cell *index; /* mask + 1 cells */
 } lp_dedupe_stripe;
+
+_Static_assert(sizeof(lp_dedupe_stripe) == 64, "a stripe is one cache line");
 
 struct lp_dedupe {
     int64_t window_ms;
     unsigned nstripes;
     unsigned shift; /* hash >> shift picks the stripe */
     lp_dedupe_stripe *stripes;
-    _Atomic size_t count;
 };
 
-/* ---- stripes ----------------------------------------------------------- */
+/* ---- locks ------------------------------------------------------------- */
 
-/* Allocates a stripe's slab, index and lock for cap entries. On failure
- * nothing is left allocated and slab is NULL, which stripe_destroy() skips. */
-static bool stripe_init(lp_dedupe_stripe *st, uint32_t cap)
+static inline void cpu_relax(void)
 {
-    uint32_t cells = 4;
-    while (cells < 2 * (uint64_t)cap)
-        cells *= 2;
-    st->slab = calloc(cap, sizeof(*st->slab));
-    st->index = malloc((size_t)cells * sizeof(*st->index));
-    if (!st->slab || !st->index || pthread_mutex_init(&st->lock, NULL) != 0) {
-        free(st->slab);
-        free(st->index);
-        st->slab = NULL;
-        return false;
-    }
-    memset(st->index, 0xFF, (size_t)cells * sizeof(*st->index));
-    st->mask = cells - 1;
-    st->cap = cap;
-    st->newest = st->oldest = LP_DEDUPE_NIL;
-    return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
 }
 
-static void entry_drop_id(lp_dedupe_entry *e)
+/*
+ * A stripe's lock. Critical sections are short (a probe, a few links,
+ * rarely an index doubling) and never wait on anything, so a test-and-set
+ * lock does: taking it free costs one atomic exchange and giving it back a
+ * plain release store, where a mutex costs an atomic on both; and it is one
+ * byte, so the stripe's fields fit beside it on one cache line. A waiter
+ * spins on a plain load (no bus traffic while the holder works) and yields
+ * its CPU now and then, in case the holder was preempted.
+ */
+static void stripe_lock(lp_dedupe_stripe *st)
 {
-    if (e->id_len > LP_DEDUPE_ID_INLINE)
-        free(e->heap_id);
-    e->id_len = 0;
+    unsigned spins = 0;
+    while (atomic_exchange_explicit(&st->locked, true, memory_order_acquire))
+        while (atomic_load_explicit(&st->locked, memory_order_relaxed))
+            if (++spins % 128 == 0)
+                sched_yield();
+            else
+                cpu_relax();
 }
 
-static void stripe_destroy(lp_dedupe_stripe *st)
+static void stripe_unlock(lp_dedupe_stripe *st)
 {
-    if (!st->slab)
-        return;
-    for (uint32_t i = 0; i < st->used; i++)
-        entry_drop_id(&st->slab[i]);
-    free(st->slab);
-    free(st->index);
-    pthread_mutex_destroy(&st->lock);
+    atomic_store_explicit(&st->locked, false, memory_order_release);
 }
 
-/* The index cell holding hash, or the empty cell where it would go. */
+/* ---- index ------------------------------------------------------------- */
+
+static lp_dedupe_cell *index_alloc(uint32_t cells)
+{
+    lp_dedupe_cell *index = malloc((size_t)cells * sizeof(*index));
+    if (index) /* every slot LP_DEDUPE_NIL; the tags of empty cells are never read */
+        memset(index, 0xFF, (size_t)cells * sizeof(*index));
+    return index;
+}
+
+/* The cell holding hash, or the empty cell where it would go. */
 static uint32_t index_find(const lp_dedupe_stripe *st, uint64_t hash)
 {
-    uint32_t i = (uint32_t)hash & st->mask;
-    while (st->index[i] != LP_DEDUPE_NIL && st->slab[st->index[i]].hash != hash)
-        i = (i + 1) & st->mask;
-    return i;
+    uint32_t tag = (uint32_t)hash, i = tag & st->mask;
+    for (;; i = (i + 1) & st->mask) {
+        const lp_dedupe_cell *c = &st->index[i];
+        if (c->slot == LP_DEDUPE_NIL || (c->tag == tag && st->slab[c->slot].hash == hash))
+            return i;
+    }
 }
 
 /* True when cell home lies cyclically in (from, to]. */
@@ -118,15 +154,84 @@ static void index_delete(lp_dedupe_stripe *st, uint32_t i)
 {
     uint32_t j = i;
     for (;;) {
-        st->index[i] = LP_DEDUPE_NIL;
+        st->index[i].slot = LP_DEDUPE_NIL;
         do {
             j = (j + 1) & st->mask;
-            if (st->index[j] == LP_DEDUPE_NIL)
+            if (st->index[j].slot == LP_DEDUPE_NIL)
                 return;
-        } while (index_between(i, (uint32_t)st->slab[st->index[j]].hash & st->mask, j));
+        } while (index_between(i, st->index[j].tag & st->mask, j));
         st->index[i] = st->index[j];
         i = j;
     }
+}
+
+/* Doubles the index, placing every cell again from its tag; false when
+ * memory is short (the stripe then keeps its index, still usable). */
+static bool index_grow(lp_dedupe_stripe *st)
+{
+    uint32_t cells = (st->mask + 1) * 2;
+    lp_dedupe_cell *index = index_alloc(cells);
+    if (!index)
+        return false;
+    for (uint32_t i = 0; i <= st->mask; i++) {
+        lp_dedupe_cell c = st->index[i];
+        if (c.slot == LP_DEDUPE_NIL)
+            continue;
+        uint32_t j = c.tag & (cells - 1);
+        while (index[j].slot != LP_DEDUPE_NIL)
+            j = (j + 1) & (cells - 1);
+        index[j] = c;
+    }
+    free(st->index);
+    st->index = index;
+    st->mask = cells - 1;
+    return true;
+}
+
+/* ---- stripes ----------------------------------------------------------- */
+
+/* Allocates a stripe's slab and first index for cap entries. On failure
+ * nothing is left allocated and slab is NULL, which stripe_destroy()
+ * skips. */
+static bool stripe_init(lp_dedupe_stripe *st, uint32_t cap)
+{
+    uint32_t cells_max = 4;
+    while (cells_max < 2 * (uint64_t)cap)
+        cells_max *= 2;
+    uint32_t cells = cells_max < LP_DEDUPE_CELLS_MIN ? cells_max : LP_DEDUPE_CELLS_MIN;
+    st->slab = aligned_alloc(64, (size_t)cap * sizeof(*st->slab));
+    st->index = index_alloc(cells);
+    if (!st->slab || !st->index) {
+        free(st->slab);
+        free(st->index);
+        st->slab = NULL;
+        return false;
+    }
+    st->mask = cells - 1;
+    st->cells_max = cells_max;
+    st->cap = cap;
+    atomic_init(&st->locked, false);
+    atomic_init(&st->used, 0);
+    st->newest = st->oldest = LP_DEDUPE_NIL;
+    return true;
+}
+
+static void entry_drop_id(lp_dedupe_entry *e)
+{
+    if (e->id.in.len == ID_HEAP)
+        free(e->id.heap.ptr);
+    e->id.in.len = 0;
+}
+
+static void stripe_destroy(lp_dedupe_stripe *st)
+{
+    if (!st->slab)
+        return;
+    uint32_t used = atomic_load_explicit(&st->used, memory_order_relaxed);
+    for (uint32_t i = 0; i < used; i++)
+        entry_drop_id(&st->slab[i]);
+    free(st->slab);
+    free(st->index);
 }
 
 static void list_unlink(lp_dedupe_stripe *st, uint32_t s)
@@ -161,31 +266,43 @@ static void list_push_newest(lp_dedupe_stripe *st, uint32_t s)
 static void entry_set_id(lp_dedupe_entry *e, lp_str id)
 {
     entry_drop_id(e);
-    if (id.len <= LP_DEDUPE_ID_INLINE) {
-        memcpy(e->inline_id, id.ptr, id.len);
-        e->id_len = id.len;
+    if (id.len <= ID_INLINE) {
+        memcpy(e->id.in.bytes, id.ptr, id.len);
+        e->id.in.len = (uint8_t)id.len;
         return;
     }
     char *p = malloc(id.len);
     if (!p)
         return;
     memcpy(p, id.ptr, id.len);
-    e->heap_id = p;
-    e->id_len = id.len;
+    e->id.heap.ptr = p;
+    e->id.heap.len = id.len;
+    e->id.in.len = ID_HEAP;
 }
 
 static lp_str entry_id(const lp_dedupe_entry *e)
 {
-    const char *p = e->id_len > LP_DEDUPE_ID_INLINE ? e->heap_id : e->inline_id;
-    return (lp_str){p, e->id_len};
+    if (e->id.in.len == ID_HEAP)
+        return (lp_str){e->id.heap.ptr, e->id.heap.len};
+    return (lp_str){e->id.in.bytes, e->id.in.len};
 }
 
-/* A slot for a new key: a never-used one, or the oldest one evicted. */
-static uint32_t stripe_take_slot(lp_dedupe *d, lp_dedupe_stripe *st)
+/*
+ * A slot for a new key: a never-used one, or the oldest one evicted. Grows
+ * the index first when the new key would make it more than half full; if
+ * that cannot be done the oldest key is evicted instead, which keeps the
+ * bound on the index's load.
+ */
+static uint32_t stripe_take_slot(lp_dedupe_stripe *st)
 {
-    if (st->used < st->cap) {
-        atomic_fetch_add_explicit(&d->count, 1, memory_order_relaxed);
-        return st->used++;
+    uint32_t used = atomic_load_explicit(&st->used, memory_order_relaxed);
+    bool room = used < st->cap;
+    if (room && 2 * ((uint64_t)used + 1) > (uint64_t)st->mask + 1)
+        room = st->mask + 1 < st->cells_max && index_grow(st);
+    if (room || st->oldest == LP_DEDUPE_NIL) {
+        atomic_store_explicit(&st->used, used + 1, memory_order_relaxed);
+        st->slab[used].id.in.len = 0; /* a fresh slot holds no id to free */
+        return used;
     }
     uint32_t s = st->oldest;
     index_delete(st, index_find(st, st->slab[s].hash));
@@ -243,7 +360,6 @@ lp_dedupe *lp_dedupe_new(int64_t window_ms, size_t max_keys)
     if (!d)
         return NULL;
     d->window_ms = window_ms;
-    atomic_init(&d->count, 0);
     if (!dedupe_init_stripes(d, max_keys)) {
         lp_dedupe_free(d);
         return NULL;
@@ -286,21 +402,24 @@ bool lp_dedupe_check(lp_dedupe *d, lp_str key, lp_str lead_id, int64_t ts_ms, lp
     uint64_t hash = XXH3_64bits(key.ptr, key.len);
     lp_dedupe_stripe *st = &d->stripes[d->nstripes > 1 ? hash >> d->shift : 0];
     bool dup = false;
-    pthread_mutex_lock(&st->lock);
+    stripe_lock(st);
     uint32_t cell = index_find(st, hash);
-    if (st->index[cell] != LP_DEDUPE_NIL) {
-        dup = stripe_check_known(d, st, st->index[cell], lead_id, ts_ms, a, first_id);
+    if (st->index[cell].slot != LP_DEDUPE_NIL) {
+        dup = stripe_check_known(d, st, st->index[cell].slot, lead_id, ts_ms, a, first_id);
     } else {
-        uint32_t s = stripe_take_slot(d, st);
-        cell = index_find(st, hash); /* eviction may have moved cells */
-        st->index[cell] = s;
+        uint32_t s = stripe_take_slot(st);
+        cell = index_find(st, hash); /* growth or eviction may have moved cells */
+        st->index[cell] = (lp_dedupe_cell){(uint32_t)hash, s};
         stripe_arm(st, s, hash, lead_id, ts_ms);
     }
-    pthread_mutex_unlock(&st->lock);
+    stripe_unlock(st);
     return dup;
 }
 
 size_t lp_dedupe_count(const lp_dedupe *d)
 {
-    return atomic_load_explicit(&d->count, memory_order_relaxed);
+    size_t n = 0;
+    for (unsigned i = 0; i < d->nstripes; i++)
+        n += atomic_load_explicit(&d->stripes[i].used, memory_order_relaxed);
+    return n;
 }

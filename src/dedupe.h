@@ -11,22 +11,23 @@
  * Event time, not the wall clock, decides the window, so replaying a topic
  * or a file gives the same answers.
  *
- * Memory is fixed at creation: max_keys entries of 72 bytes (a 64-bit XXH3
- * hash of the key, the time it was armed and the first lead id, inline up
- * to 40 bytes; a longer id gets its own heap copy), plus an index of 8 to
- * 16 bytes per entry. When the table is full the oldest entry of the key's
- * stripe is evicted, so a duplicate of a lead that old is let through as
- * a first lead: size max_keys for the number of distinct keys a window can
- * hold.
+ * Memory grows with the keys held and is bounded by max_keys: 64 bytes per
+ * key (a 64-bit XXH3 hash of the key, the time it was armed and the first
+ * lead id, inline up to 39 bytes; a longer id gets its own heap copy), plus
+ * an index of 16 to 32 bytes per key. A full table of the default 1,000,000
+ * keys takes about 80 MiB. When the table is full the oldest entry of the
+ * key's stripe is evicted, so a duplicate of a lead that old is let through
+ * as a first lead: size max_keys for the number of distinct keys a window
+ * can hold.
  *
  * Keys are identified by their 64-bit hash alone: two keys that collide
  * (odds about n^2 / 2^65 for n keys) count as one.
  *
  * Threads: lp_dedupe_check() and lp_dedupe_count() may be called from any
  * number of threads at once. The table is split into up to 64 stripes by
- * key hash, each behind its own mutex, so threads contend only when their
- * keys share a stripe. lp_dedupe_new() and lp_dedupe_free() must not race
- * with anything else.
+ * key hash, each behind its own lock, so threads contend only when their
+ * keys share a stripe, and write no common cache line otherwise.
+ * lp_dedupe_new() and lp_dedupe_free() must not race with anything else.
  */
 #ifndef LP_DEDUPE_H
 #define LP_DEDUPE_H
