@@ -196,15 +196,144 @@ static inline lp_expr_memo *memo_entry(lp_expr_scratch *sc, unsigned slot, const
     return m;
 }
 
+/* ---- alternations combined per field (expr_pool.c, lp_expr_falts) ------ */
+
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+#define FBUF_WORDS ((64 + LITS_LEN_MAX) / 8 + 1) /* a value of <= 64 bytes, then zeros */
+
+/* Eight bytes with byte j at bits 8j, whatever the machine's byte order. */
+static inline uint64_t load_le8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The k < 8 bytes at p as load_le8 would give them, zero above. */
+static inline uint64_t load_le_part(const char *p, size_t k)
+{
+    uint64_t w = 0;
+    for (size_t j = 0; j < k; j++)
+        w |= (uint64_t)(unsigned char)p[j] << (8 * j);
+    return w;
+}
+
+/* Eight bytes folded at once: lp_expr_fold on each byte. */
+static inline uint64_t fold8(uint64_t w)
+{
+    uint64_t low7 = w & ~HIGH;
+    uint64_t ge_a = low7 + (0x80 - 'A') * ONES;     /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + (0x80 - 'Z' - 1) * ONES; /* high bit: byte > 'Z' */
+    return w | (((ge_a ^ gt_z) & ~w & HIGH) >> 2);
+}
+
+/* Bit j: byte j of the folded ASCII word w is a word byte (lp_expr_is_word). */
+static inline uint64_t word_bits8(uint64_t w)
+{
+    uint64_t x = w | HIGH; /* byte - c then keeps its high bit exactly when byte >= c */
+#define GE(c) ((x - (uint64_t)(c) * ONES) & HIGH)
+    uint64_t t = (GE('0') & ~GE('9' + 1)) | (GE('_') & ~GE('_' + 1)) | (GE('a') & ~GE('z' + 1));
+#undef GE
+    return ((t >> 7) * 0x0102040810204080ull) >> 56; /* the eight high bits, gathered */
+}
+
+/* The eight bytes of buf (as loaded by load_le8) from byte i on. */
+static inline uint64_t word_at(const uint64_t *buf, unsigned i)
+{
+    unsigned q = i / 8, r = (i % 8) * 8;
+    return (buf[q] >> r) | ((buf[q + 1] << 1) << (63 - r));
+}
+
+/* True when \b holds before byte p (<= 64) of a value whose word bytes are word. */
+static inline bool bound_at(uint64_t word, unsigned p)
+{
+    bool before = p > 0 && ((word >> (p - 1)) & 1);
+    bool after = p < 64 && ((word >> p) & 1);
+    return before != after;
+}
+
+/*
+ * True when literal t matches at byte i of the folded, zero-padded value in
+ * buf. Literal bytes are never zero, so the padding ends a match at the
+ * value's end without a length test.
+ */
+static inline bool flit_at(const lp_expr_flit *t, const uint64_t *buf, unsigned i, uint64_t word)
+{
+    unsigned last = t->nwords - 1u;
+    for (unsigned j = 0; j < last; j++)
+        if (word_at(buf, i + 8 * j) != t->w[j])
+            return false;
+    if ((word_at(buf, i + 8 * last) & t->last_mask) != t->w[last])
+        return false;
+    return (!t->lb || bound_at(word, i)) && (!t->tb || bound_at(word, i + t->len));
+}
+
+/*
+ * The alternations of F (bit k: alternation k) that match s, n <= 64 bytes;
+ * *ascii says whether s is ASCII (when not, the result is 0 and means
+ * nothing). One pass folds s into a zero-padded buffer and finds its word
+ * bytes eight at a time; then each position where a literal may start (word
+ * starts only, unless some literal may start elsewhere) tries the literals
+ * that begin with its byte, skipping those whose alternations already matched.
+ */
+static NOINLINE uint64_t falts_scan(const lp_expr_falts *F, const char *s, size_t n, bool *ascii)
+{
+    uint64_t buf[FBUF_WORDS] = {0}, word = 0, high = 0;
+    for (size_t j = 0; 8 * j < n; j++) {
+        size_t k = n - 8 * j;
+        uint64_t w = k >= 8 ? load_le8(s + 8 * j)
+                   : n >= 8 ? load_le8(s + n - 8) >> (8 * (8 - k))
+                            : load_le_part(s, k);
+        high |= w;
+        buf[j] = fold8(w);
+        word |= word_bits8(buf[j]) << (8 * j);
+    }
+    *ascii = (high & HIGH) == 0;
+    if (!*ascii)
+        return 0;
+    uint64_t cand = word & ~(word << 1); /* word starts */
+    if (F->anywhere)
+        cand = n < 64 ? (1ull << n) - 1 : ~0ull;
+    uint64_t alts = 0;
+    for (; cand; cand &= cand - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(cand);
+        unsigned b = (unsigned)(buf[i / 8] >> (8 * (i % 8))) & 0xff;
+        for (unsigned k = F->first[b], end = F->first[b + 1]; k < end; k++) {
+            const lp_expr_flit *t = &F->lits[k];
+            if ((t->alts & ~alts) && flit_at(t, buf, i, word))
+                alts |= t->alts;
+        }
+    }
+    return alts;
+}
+
 /*
  * Whether the alternation L matches anywhere in s. Any branch matching at
- * any position is a match, as for the regex (no captures are used). When
- * every literal begins a word (\b then a word byte), only word starts are
- * tried; they are found once per value and lead through the memo.
+ * any position is a match, as for the regex (no captures are used). An
+ * alternation in its field's combined table is a bit of the mask the memo
+ * keeps for the value: the first test of the value in a lead scans it for
+ * all of them (regex_leaf answers the later ones). When every literal
+ * begins a word (\b then a word byte), only word starts are tried; they are
+ * found once per value and lead through the memo.
  */
-static bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
-                       lp_expr_scratch *sc)
+static NOINLINE bool lits_match(const lp_expr_lits *L, unsigned slot, const char *s, size_t n,
+                                lp_expr_scratch *sc)
 {
+    if (L->falts && n <= 64 && sc && sc->gen) {
+        lp_expr_memo *m = memo_entry(sc, slot, s, n);
+        if (!(m->flags & MEMO_ALTS) || m->alts_of != L->falts) {
+            m->alts = falts_scan(L->falts, s, n, &m->ascii);
+            m->alts_of = L->falts;
+            m->flags |= MEMO_ALTS;
+        }
+        if (m->ascii)
+            return (m->alts >> L->alt) & 1;
+        return re_match(L->re, L->jit, s, n, sc);
+    }
     if (L->anchored && n <= 64 && sc && sc->gen) {
         lp_expr_memo *m = memo_entry(sc, slot, s, n);
         if (!(m->flags & MEMO_WORDS)) {
@@ -251,13 +380,25 @@ static NOINLINE bool set_has(const lp_expr_node *n, unsigned slot, const char *s
     return lp_strset_has_hashed(n->u.in.set, h, s, len) != neg;
 }
 
-/* A regex leaf on one value, negated when neg; literal alternations skip PCRE2. */
+/*
+ * A regex leaf on one value, negated when neg; literal alternations skip
+ * PCRE2. The common case comes first and keeps few registers: an
+ * alternation whose field's table the memo has already scanned for this
+ * value is one bit test.
+ */
 static NOINLINE bool regex_leaf(const lp_expr_node *n, unsigned slot, const char *s, size_t len,
                                 lp_expr_scratch *sc, bool neg)
 {
-    if (n->op == OP_STR_LITS)
-        return lits_match(n->u.lits, slot, s, len, sc) != neg;
-    return regex_match(n, s, len, sc) != neg;
+    if (n->op != OP_STR_LITS)
+        return regex_match(n, s, len, sc) != neg;
+    const lp_expr_lits *L = n->u.lits;
+    if (L->falts && sc && sc->gen && slot < MEMO_ITEM) {
+        const lp_expr_memo *m = &sc->memo[slot];
+        if (m->gen == sc->gen && m->ptr == s && m->len == len && (m->flags & MEMO_ALTS) &&
+            m->alts_of == L->falts && m->ascii)
+            return ((m->alts >> L->alt) & 1) != neg;
+    }
+    return lits_match(L, slot, s, len, sc) != neg;
 }
 
 /*

@@ -58,11 +58,26 @@ typedef struct lp_expr lp_expr;
 /* Per-thread scratch space for evaluation (regex match data, per-lead memo). */
 typedef struct lp_expr_scratch lp_expr_scratch;
 
-/* Resolves $NAME set references while compiling. */
+/*
+ * What the rules of one pipeline share, built while they compile: for each
+ * text field, one table of the literals of every caseless literal
+ * alternation on it ("title ~ /\b(vp|chief)\b/i", up to 64 per field), so
+ * that a value is scanned once per lead for all of them (expr_pool.c).
+ * Compiling with a pool adds to it (single-threaded); once the last rule is
+ * compiled it is read-only and any number of threads may evaluate the
+ * rules. It must outlive every expression compiled with it.
+ */
+typedef struct lp_expr_pool lp_expr_pool;
+
+lp_expr_pool *lp_expr_pool_new(void);
+void lp_expr_pool_free(lp_expr_pool *pool);
+
+/* Resolves $NAME set references while compiling, and names the pool the rules share. */
 typedef struct lp_expr_env {
     /* Returns the set called name (len bytes), or NULL when none exists. */
     const lp_strset *(*lookup_set)(void *ctx, const char *name, size_t len);
     void *ctx;
+    lp_expr_pool *pool; /* may be NULL: every rule then matches on its own */
 } lp_expr_env;
 
 /* Where and why compilation failed. offset is a byte offset into src. */

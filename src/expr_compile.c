@@ -930,6 +930,9 @@ static uint32_t cmp_regex(parser *p, int f, const token *op)
         return fail(p, start, "regex: %s at offset %zu", (char *)msg, (size_t)eoff);
     }
     lp_expr_node n = regex_leaf(f, re, p->src + start + 1, plen, caseless);
+    if (n.op == OP_STR_LITS && !(n.flags & NF_LIST) && n.u.lits->anchored && p->env &&
+        p->env->pool)
+        lp_expr_pool_add(p->env->pool, (unsigned)f, n.u.lits); /* else it matches on its own */
     lex_next(p);
     return push(p, n);
 }

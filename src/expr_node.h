@@ -93,6 +93,8 @@ typedef struct lp_expr_needle {
  */
 typedef struct lp_expr_lits {
     pcre2_code *re; /* the same pattern, for values that are not ASCII */
+    const struct lp_expr_falts *falts; /* its field's combined table, or NULL (expr_pool.c) */
+    uint8_t alt;    /* its bit in falts: memo alts bit alt says whether it matched */
     bool jit;       /* re was JIT-compiled */
     bool caseless;  /* literals are folded; values are folded as they are read */
     uint8_t n;
@@ -104,6 +106,41 @@ typedef struct lp_expr_lits {
     uint64_t letters;     /* bit (b & 63) for every byte b with first[b] != 0 */
     char lit[LITS_MAX][LITS_LEN_MAX];
 } lp_expr_lits;
+
+/*
+ * The caseless literal alternations on one text field, combined (expr_pool.c):
+ * a value is scanned once, and every literal of every alternation is tried
+ * at the positions where it can start; bit k of the result says whether
+ * alternation k matched. The table is built while the pipeline's rules
+ * compile and is read-only afterwards.
+ */
+#define FALTS_MAX 64 /* alternations of one field in one table */
+#define FLIT_WORDS (LITS_LEN_MAX / 8)
+
+/* One literal of a field's table: folded, in zero-padded 8-byte words. */
+typedef struct lp_expr_flit {
+    uint64_t alts;          /* bit k: alternation k has this literal, with these bounds */
+    uint64_t w[FLIT_WORDS]; /* the folded bytes, byte j at bits 8 * (j % 8) of word j / 8 */
+    uint64_t last_mask;     /* the bits of w[nwords - 1] that hold bytes of the literal */
+    uint8_t len;
+    uint8_t nwords;         /* words of w in use */
+    bool lb, tb;            /* \b before, \b after */
+} lp_expr_flit;
+
+typedef struct lp_expr_falts {
+    uint32_t nalts;       /* alternations in the table, <= FALTS_MAX */
+    uint32_t nlits;
+    bool anywhere;        /* a literal may start at a byte that starts no word */
+    uint16_t first[257];  /* literals starting with folded byte b: lits[first[b]..first[b+1]) */
+    lp_expr_flit *lits;   /* sorted by first byte */
+} lp_expr_falts;
+
+/*
+ * Registers the caseless alternation L of field f with pool; sets L->falts
+ * and L->alt. Returns false (L unchanged, matching on its own) when the
+ * field's table is full or memory runs out.
+ */
+bool lp_expr_pool_add(lp_expr_pool *pool, unsigned f, lp_expr_lits *L);
 
 #define EXPR_FALSE (UINT32_MAX - 1) /* program end: the expression is false */
 #define EXPR_TRUE UINT32_MAX        /* program end: the expression is true */
@@ -160,6 +197,7 @@ struct lp_expr {
 
 #define MEMO_HASH 0x1u  /* hash is set */
 #define MEMO_WORDS 0x2u /* ascii and starts are set */
+#define MEMO_ALTS 0x4u  /* ascii, alts and alts_of are set */
 
 /* What evaluation learnt about one string value, remembered for one lead. */
 typedef struct lp_expr_memo {
@@ -168,6 +206,8 @@ typedef struct lp_expr_memo {
     uint64_t hash;   /* lp_strset_hash of the value */
     uint64_t starts; /* bit i: a word starts at byte i (values of <= 64 bytes) */
     uint64_t letters; /* bit (b & 63) for the byte b at each of those starts */
+    uint64_t alts;   /* the alternations of alts_of that match (ASCII values of <= 64 bytes) */
+    const lp_expr_falts *alts_of;
     uint32_t len;
     uint8_t flags;   /* MEMO_* */
     bool ascii;      /* no byte >= 0x80 */

@@ -65,6 +65,7 @@ struct lp_pipeline {
     size_t nsets;
     void *state[LP_STAGE_COUNT]; /* compiled state of each stage */
     lp_stage_ctx ctx;            /* owns the compiled expressions */
+    lp_expr_pool *pool;          /* what the expressions share; freed after them */
 };
 
 static const lp_conf_prop pipeline_props[] = {
@@ -351,7 +352,8 @@ lp_err_t lp_pipeline_load(const char *path, FILE *errs, lp_pipeline **out, int *
         return LP_E_NOMEM;
     }
     lp_arena_init(&pl->mem, 0);
-    lp_expr_env env = {lookup_set, pl};
+    pl->pool = lp_expr_pool_new(); /* without one (no memory), rules match on their own */
+    lp_expr_env env = {lookup_set, pl, pl->pool};
     pl->ctx.diag = &d;
     pl->ctx.mem = &pl->mem;
     pl->ctx.env = &env;
@@ -380,6 +382,7 @@ void lp_pipeline_free(lp_pipeline *pl)
     for (size_t i = 0; i < pl->ctx.nexprs; i++)
         lp_expr_free(pl->ctx.exprs[i]);
     free(pl->ctx.exprs);
+    lp_expr_pool_free(pl->pool);
     for (size_t i = 0; i < pl->nsets; i++)
         lp_strset_free(pl->sets[i].set);
     lp_arena_free(&pl->mem);

@@ -31,6 +31,7 @@
 #include "strset.h"
 
 static lp_strset *g_tier1;
+static lp_expr_pool *g_pool;
 
 static const lp_strset *lookup_set(void *ctx, const char *name, size_t len)
 {
@@ -40,13 +41,25 @@ static const lp_strset *lookup_set(void *ctx, const char *name, size_t len)
 
 static const lp_expr_env g_env = {lookup_set, NULL};
 
-static lp_expr *compile_ok(const char *src)
+static lp_expr *compile_env(const char *src, const lp_expr_env *env)
 {
     lp_expr *e = NULL;
     lp_expr_error err = {0};
-    if (lp_expr_compile(src, strlen(src), &g_env, &e, &err) != LP_OK)
+    if (lp_expr_compile(src, strlen(src), env, &e, &err) != LP_OK)
         fail_msg("'%s' failed to compile: at %zu: %s", src, err.offset, err.msg);
     return e;
+}
+
+static lp_expr *compile_ok(const char *src)
+{
+    return compile_env(src, &g_env);
+}
+
+/* Compiled with the shared pool, as a pipeline compiles its rules (expr_pool.c). */
+static lp_expr *compile_pooled(const char *src)
+{
+    lp_expr_env env = {lookup_set, NULL, g_pool};
+    return compile_env(src, &env);
 }
 
 /* What PCRE2 itself says, with the options the compiler uses. */
@@ -345,6 +358,46 @@ static const char *const diff_rules[] = {
     "title ~ /\\bvp\\b/i or true", "not (employee_count between 10 and 100)",
 };
 
+/* Words of the extra alternations; the generated values are made of pieces[]. */
+static const char *const alt_words[] = {"ceo", "vp", "sales", "manager", "lead", "director",
+                                        "head of", "engineer", "senior", "it", "data",
+                                        "student", "chief", "co-founder", "_x", "revenue"};
+
+/*
+ * Alternation k of the extra title and department rules: two words, with
+ * bounds that vary (word-anchored, bounded on one side only, unbounded), so
+ * that a field's table gets more than FALTS_MAX alternations and the last
+ * ones match on their own.
+ */
+static void extra_rule(char *buf, size_t cap, size_t k)
+{
+    enum { NW = sizeof(alt_words) / sizeof(alt_words[0]) };
+    const char *a = alt_words[k % NW], *b = alt_words[(k * 5 + 3) % NW];
+    static const char *const shapes[] = {"title ~ /\\b(%s|%s)\\b/i", "title ~ /\\b(%s|%s)/i",
+                                         "department ~ /%s|%s/i", "title ~ /(%s|%s)\\b/i",
+                                         "department ~ /\\b(%s|%s)\\b/i"};
+    snprintf(buf, cap, shapes[k % 5], a, b);
+}
+
+/*
+ * Some leads get a title or department made of pieces[] instead: non-ASCII
+ * bytes, values longer than 64 bytes, words glued by '_' and '-'.
+ */
+static void mutate_lead(lp_lead *l, uint32_t k, char *title, char *dept, size_t cap)
+{
+    uint64_t st = 0x2545f4914f6cdd1dull * (k + 1);
+    if (k % 3 == 1) {
+        size_t n = 0;
+        for (int r = 0; r < 3; r++)
+            n += make_value(&st, title + n, cap - n);
+        lp_lead_set_str(l, LP_F_TITLE, title, n);
+    }
+    if (k % 4 == 2) {
+        size_t n = make_value(&st, dept, cap);
+        lp_lead_set_str(l, LP_F_DEPARTMENT, dept, n);
+    }
+}
+
 /*
  * The same rule as a program of more than one leaf, by an "or" with a
  * leaf pair that is never true: evaluation then takes the general loop, with
@@ -365,11 +418,17 @@ static lp_expr *compile_as_program(const char *rule)
 static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
 {
     (void)state;
-    enum { NRULES = sizeof(diff_rules) / sizeof(diff_rules[0]), NLEADS = 20000 };
+    enum { NDIFF = sizeof(diff_rules) / sizeof(diff_rules[0]), NEXTRA = 160,
+           NRULES = NDIFF + NEXTRA, NLEADS = 20000 };
+    static char extra[NEXTRA][128];
+    const char *src[NRULES];
     lp_expr *rules[NRULES], *programs[NRULES];
     for (size_t i = 0; i < NRULES; i++) {
-        rules[i] = compile_ok(diff_rules[i]);
-        programs[i] = compile_as_program(diff_rules[i]);
+        if (i >= NDIFF)
+            extra_rule(extra[i - NDIFF], sizeof extra[0], i - NDIFF);
+        src[i] = i < NDIFF ? diff_rules[i] : extra[i - NDIFF];
+        rules[i] = compile_pooled(src[i]);
+        programs[i] = compile_as_program(src[i]);
     }
     lp_leadgen_opts o;
     lp_leadgen_opts_init(&o);
@@ -389,14 +448,16 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
         const char *at = email.len ? memchr(email.ptr, '@', email.len) : NULL;
         if (at)
             lp_lead_set_str(&l, LP_F_EMAIL_DOMAIN, at + 1, email.len - (size_t)(at + 1 - email.ptr));
+        char title[400], dept[200];
+        mutate_lead(&l, k, title, dept, sizeof dept);
         lp_expr_scratch_reset(memo);
         for (int pass = 0; pass < 2; pass++)
             for (size_t i = 0; i < NRULES; i++) {
                 bool want = lp_expr_eval(programs[i], &l, plain);
                 if (lp_expr_eval(rules[i], &l, plain) != want)
-                    fail_msg("lead %u, rule '%s': fast path says %d", k, diff_rules[i], !want);
+                    fail_msg("lead %u, rule '%s': fast path says %d", k, src[i], !want);
                 if (lp_expr_eval(rules[i], &l, memo) != want)
-                    fail_msg("lead %u, rule '%s': memo says %d", k, diff_rules[i], !want);
+                    fail_msg("lead %u, rule '%s': memo says %d", k, src[i], !want);
                 hits[i] += want && pass == 0;
             }
     }
@@ -413,6 +474,10 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
                                        18, 21, 22, 29, 30, 37, 38, 39, 40, 42, 43, 44};
     for (size_t i = 0; i < sizeof(both_ways) / sizeof(both_ways[0]); i++)
         assert_true(hits[both_ways[i]] > 0 && hits[both_ways[i]] < NLEADS);
+    size_t extra_both = 0; /* and most extra alternations, in the table and past it */
+    for (size_t i = NDIFF; i < NRULES; i++)
+        extra_both += hits[i] > 0 && hits[i] < NLEADS;
+    assert_true(extra_both > NEXTRA * 3 / 4);
 }
 
 /*
@@ -551,6 +616,7 @@ static int setup(void **state)
     g_tier1 = lp_strset_new();
     lp_strset_add(g_tier1, "US", 2);
     lp_strset_add(g_tier1, "GB", 2);
+    g_pool = lp_expr_pool_new();
     return 0;
 }
 
@@ -558,6 +624,7 @@ static int teardown(void **state)
 {
     (void)state;
     lp_strset_free(g_tier1);
+    lp_expr_pool_free(g_pool);
     return 0;
 }
 
