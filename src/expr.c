@@ -102,17 +102,34 @@ static inline bool word_boundary(const char *s, size_t n, size_t p)
     return before != after;
 }
 
-/* True when no byte of s (n bytes) is >= 0x80; eight bytes per step. */
+/*
+ * True when no byte of s (n bytes) is >= 0x80; eight bytes per step. The
+ * bytes after the last full word are read as one word ending at s + n (or
+ * two overlapping four-byte ones), which sees some bytes twice and none
+ * outside s.
+ */
 static bool is_ascii(const char *s, size_t n)
 {
     uint64_t acc = 0, w;
+    uint32_t h;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
         acc |= w;
     }
-    for (; i < n; i++)
-        acc |= (unsigned char)s[i];
+    if (i == n)
+        return (acc & 0x8080808080808080ull) == 0;
+    if (n >= 8) {
+        memcpy(&w, s + n - 8, 8);
+        acc |= w;
+    } else if (n >= 4) {
+        memcpy(&h, s, 4);
+        acc |= h;
+        memcpy(&h, s + n - 4, 4);
+        acc |= h;
+    } else {
+        acc |= (unsigned char)s[0] | (unsigned char)s[n / 2] | (unsigned char)s[n - 1];
+    }
     return (acc & 0x8080808080808080ull) == 0;
 }
 

@@ -103,6 +103,8 @@ static const char *const pieces[] = {
     "head of", "Head Of", "manager", "lead", "leader", "misleading", "sales", "Sales",
     "revenue", "it", "IT", "its", "demo", "pricing", "student", "students", "foo",
     "bar", "a.b", "axb", "-ops", "_x", "_", "-", " ", ", ", "/", "2", "\xc3\xa9", "\xff",
+    "\xc5\xbf", "\xe2\x84\xaa", /* long s and Kelvin sign: /sales/i and /k/i match them in UTF */
+    "ales", "ead", "\xc5\xbf" "ales", "vp\xc5\xbf", "c\xe2\x84\xaa",
 };
 
 /* A deterministic value of 0..5 pieces from a 64-bit state. */
