@@ -32,6 +32,14 @@
  *
  * Shutdown: stop consuming, drain, commit, close the consumers (leaving
  * the group), then flush the producer.
+ *
+ * Memory: besides the pipeline's own state (the dedupe table), what the
+ * runtime holds is bounded by its queues (RT_PRODUCER_QUEUE_*,
+ * RT_CONSUMER_QUEUE_KB) and each worker's arena (RT_ARENA_RESET), and it
+ * asks jemalloc to return freed pages within a second (runtime_tune_
+ * allocator). Workers allocate their own state on their own threads and
+ * sit on cache lines of their own, and the counters the delivery thread
+ * bumps per message are kept off the lines the workers read per record.
  */
 #include "runtime.h"
 
@@ -53,6 +61,11 @@
 #include "wire.h"
 
 #define IF_BLOCK 4096 /* in-flight entries per block */
+/* A worker's arena is reset once this much of it is used: less than its
+ * first chunk (1 MiB, kept across resets), so that in a steady stream no
+ * further chunk is ever allocated and freed again. A record's outputs are
+ * copied into the producer queue, so nothing in the arena outlives it. */
+#define RT_ARENA_RESET (512u << 10)
 
 typedef struct rt_inflight {
     int64_t offset;
@@ -80,8 +93,10 @@ typedef struct rt_part {
 
 typedef struct rt_runtime rt_runtime;
 
+/* A worker sits on cache lines of its own: it writes its stats, windows and
+ * flags per record, and a neighbour's reads must not share those lines. */
 typedef struct rt_worker {
-    rt_runtime *rt;
+    _Alignas(64) rt_runtime *rt;
     int id;
     pthread_t thread;
     rd_kafka_t *consumer;
@@ -128,11 +143,13 @@ struct rt_runtime {
     rd_kafka_topic_t *t_routed, *t_nurture, *t_rejected;
     pthread_t dr_thread;
     atomic_bool dr_stop;
-    atomic_uint_fast64_t delivered, retried;
+    /* Written by the delivery thread per message: kept off the lines above,
+     * which every worker reads per record (producer, topics, info). */
+    _Alignas(64) atomic_uint_fast64_t delivered, retried;
     atomic_uint_fast64_t failed;          /* failed delivery reports */
     atomic_uint_fast64_t failed_logged;   /* failures already reported */
     atomic_int_fast64_t last_fail_log;    /* second of the last report */
-    pthread_mutex_t retry_lock;
+    _Alignas(64) pthread_mutex_t retry_lock;
     rt_retry *retries;
     rt_worker *workers;
     double start;
@@ -162,7 +179,51 @@ static void sleep_ms(int ms)
 
 static lp_err_t resume_parked(rt_worker *w, int timeout_ms);
 
+/* ---- memory ------------------------------------------------------------- */
+
+/* jemalloc's control call, resolved only when jemalloc is the process
+ * allocator (the leadpipe binary; not sanitizer builds or unit tests). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+/*
+ * A stream churns memory: every output is copied into the producer queue
+ * and freed by another thread once delivered, and the consumer's fetch
+ * buffers come and go the same way. By default jemalloc keeps freed pages
+ * for 10 s, and purges an arena only when that arena is used again, so
+ * RSS runs tens of MiB above the working set (and pages of threads that
+ * have ended stay until exit). The runtime asks for freed pages back after
+ * RT_DIRTY_DECAY_MS, purged by jemalloc's background thread.
+ */
+#define RT_DIRTY_DECAY_MS 1000
+#define RT_MALLCTL_ARENAS_ALL "4096" /* MALLCTL_ARENAS_ALL in jemalloc.h */
+
+static void runtime_tune_allocator(void)
+{
+    if (!mallctl)
+        return;
+    bool on = true;
+    ssize_t decay = RT_DIRTY_DECAY_MS;
+    mallctl("background_thread", NULL, NULL, &on, sizeof(on));
+    mallctl("arenas.dirty_decay_ms", NULL, NULL, &decay, sizeof(decay)); /* arenas to come */
+    mallctl("arena." RT_MALLCTL_ARENAS_ALL ".dirty_decay_ms", NULL, NULL, &decay, sizeof(decay));
+}
+
 /* ---- configuration ------------------------------------------------------ */
+
+/*
+ * Queue bounds, the runtime's memory beyond its dedupe table. An output
+ * carries about 750 bytes in the producer queue (value, key, message and
+ * three headers), so the producer holds at most about 40 MiB, and each
+ * worker's consumer prefetches at most 8 MiB of input. At 250,000 outputs/s
+ * that is still 200 ms of queue: enough to fill every batch (linger.ms 5),
+ * while a full queue only makes the workers wait (backpressure), never
+ * drop. Users may change them in the pipeline's kafka.producer and
+ * kafka.consumer maps, or with -X.
+ */
+#define RT_PRODUCER_QUEUE_MSGS "50000"
+#define RT_PRODUCER_QUEUE_KB "16384"
+#define RT_CONSUMER_QUEUE_KB "8192"
 
 static bool conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
@@ -323,8 +384,8 @@ static lp_err_t producer_start(rt_runtime *rt)
               conf_set(conf, "linger.ms", "5") &&
               conf_set(conf, "batch.num.messages", "10000") &&
               conf_set(conf, "compression.type", "lz4") &&
-              conf_set(conf, "queue.buffering.max.messages", "100000") &&
-              conf_set(conf, "queue.buffering.max.kbytes", "65536") &&
+              conf_set(conf, "queue.buffering.max.messages", RT_PRODUCER_QUEUE_MSGS) &&
+              conf_set(conf, "queue.buffering.max.kbytes", RT_PRODUCER_QUEUE_KB) &&
               conf_set_all(conf, rt->kc->producer, rt->kc->nproducer) &&
               conf_set_x(conf, rt->o, "producer");
     if (!ok) {
@@ -801,7 +862,7 @@ static lp_err_t process_message(rt_worker *w, const rd_kafka_message_t *m)
     if (STAT_GET(w->first_record) == 0)
         STAT_SET(w->first_record, now_s());
     lp_arena *a = lp_worker_arena(w->pw);
-    if (a->used > (4u << 20))
+    if (a->used > RT_ARENA_RESET)
         lp_arena_reset(a);
     part_maybe_pause(w, p);
     return rc;
@@ -860,6 +921,12 @@ static void *worker_main(void *arg)
     rt_worker *w = arg;
     volatile sig_atomic_t *stop = w->rt->o->stop;
     double last_house = 0;
+    /* Allocated here rather than by the starting thread, so that the
+     * allocator serves the worker's arena and scratch from this thread's
+     * own arena, away from the other workers' lines. */
+    w->pw = lp_worker_new(w->rt->o->pl);
+    if (!w->pw)
+        STAT_SET(w->err, (int)LP_E_NOMEM);
     while (!*stop && STAT_GET(w->err) == LP_OK) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 20);
         if (m) {
@@ -885,18 +952,17 @@ static lp_err_t worker_start(rt_runtime *rt, rt_worker *w, int id)
 {
     w->rt = rt;
     w->id = id;
-    w->pw = lp_worker_new(rt->o->pl);
     lp_buf_init(&w->buf);
     lp_park_queue_init(&w->parked_q);
     rd_kafka_conf_t *conf = conf_common(rt, "consumer");
-    if (!w->pw || !conf)
-        return conf ? LP_E_NOMEM : LP_E_CONFIG;
+    if (!conf)
+        return LP_E_CONFIG;
     bool ok = conf_set(conf, "group.id", rt->group) &&
               conf_set(conf, "enable.auto.commit", "false") &&
               conf_set(conf, "enable.auto.offset.store", "false") &&
               conf_set(conf, "auto.offset.reset", "earliest") &&
               conf_set(conf, "enable.partition.eof", "true") &&
-              conf_set(conf, "queued.max.messages.kbytes", "16384") &&
+              conf_set(conf, "queued.max.messages.kbytes", RT_CONSUMER_QUEUE_KB) &&
               conf_set(conf, "fetch.wait.max.ms", "50") &&
               conf_set_all(conf, rt->kc->consumer, rt->kc->nconsumer) &&
               conf_set_x(conf, rt->o, "consumer");
@@ -1009,10 +1075,12 @@ lp_err_t lp_runtime_run(const lp_runtime_opts *o, lp_runtime_stats *st)
     rt.group = o->group ? o->group : rt.kc->group ? rt.kc->group : group;
     rt.in_topic = lp_pipeline_topics(o->pl)->input;
     rt.start = now_s();
+    runtime_tune_allocator();
     pthread_mutex_init(&rt.retry_lock, NULL);
-    rt.workers = calloc((size_t)o->threads, sizeof(rt_worker));
+    rt.workers = aligned_alloc(_Alignof(rt_worker), (size_t)o->threads * sizeof(rt_worker));
     if (!rt.workers)
         return LP_E_NOMEM;
+    memset(rt.workers, 0, (size_t)o->threads * sizeof(rt_worker));
     char err[512];
     lp_err_t rc = lp_wire_new((lp_wire_format)rt.kc->wire_format, rt.kc->schema_registry, NULL,
                               NULL, &rt.wire, err, sizeof(err));
