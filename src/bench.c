@@ -31,8 +31,8 @@ void lp_bench_opts_init(lp_bench_opts *o)
     o->threads[0] = 1;
     o->threads[1] = 2;
     o->nthreads = 2;
-    o->partitions = 8;
-    o->window = 20000;
+    o->partitions = 0; /* e2e: the largest thread count */
+    o->window = 10000;
     o->soak_seconds = 600;
     o->soak_rate = 20000;
 }

@@ -43,7 +43,7 @@ typedef struct lp_bench_opts {
     uint64_t seed;
     int threads[LP_BENCH_THREADS_MAX]; /* --threads 1,2 */
     int nthreads;
-    int partitions;        /* input topic partitions for e2e */
+    int partitions;        /* input topic partitions for e2e; 0: the largest thread count */
     uint32_t window;       /* e2e: most leads produced but not yet out */
     double soak_seconds;   /* soak duration */
     double soak_rate;      /* soak leads/s */

@@ -3,8 +3,14 @@
  *
  * Each run starts a fresh embedded broker (broker.h), so runs share no
  * topics, offsets or groups, and creates the topics with enough partitions
- * before any client can auto-create them. Three parties then share the
- * broker:
+ * before any client can auto-create them, and no more: the mock keeps the
+ * last 5 MiB of every partition whether anyone reads it or not, so each
+ * partition costs up to 5 MiB of RSS. The input topic gets one partition
+ * per worker of the largest thread count (unless --partitions says
+ * otherwise), routed two: what the checker reads must stay in the log while
+ * the window's outcomes wait for it, and two partitions hold about twice a
+ * default window of routed records. Nurture tasks (not read) and rejected
+ * records (a few percent) get one. Three parties then share the broker:
  *   - the feeder thread generates leads (leadgen.h), gives lead i the id
  *     "bench-%010u" (also the message key), notes the monotonic time just
  *     before producing it, and produces it to the input topic. It produces
@@ -49,13 +55,13 @@
 #include "leadgen.h"
 #include "runtime.h"
 
-#define BE_RING (1u << 20)     /* produce stamps kept; > 2 x window */
-#define BE_LAT_MAX (1u << 20)  /* latency samples kept per run */
+#define BE_RING_PER_WINDOW 8   /* produce stamps kept: this many windows' worth */
+#define BE_LAT_MAX (1u << 17)  /* latency samples kept per run (p99.9 from 131 of them) */
 #define BE_STALL_NS (60ull * 1000000000ull)
 #define BE_ID_PREFIX "bench-"
 #define BE_ID_LEN 16
 #define BE_PT_TOPIC "bench.passthrough"
-#define BE_OUT_PARTS 4
+#define BE_ROUTED_PARTS 2 /* nurture and rejected get one each */
 
 typedef enum be_mode { BE_LEADPIPE, BE_PASSTHROUGH } be_mode;
 
@@ -70,20 +76,22 @@ typedef struct be_run {
     uint64_t n;  /* leads */
     double rate; /* leads/s for the feeder; 0: as fast as the window allows */
     FILE *status; /* soak status lines; NULL: none */
-    /* feeder */
+    /* feeder; what it writes per lead sits on a line of its own */
     pthread_t feeder;
-    uint64_t *stamp; /* produce time by index % BE_RING */
-    _Atomic uint64_t produced, seen;
+    uint64_t *stamp; /* produce time by index & ring_mask */
+    uint64_t ring_mask;
     atomic_bool quit;
     uint64_t feeder_cpu;
     lp_err_t feed_err;
-    /* checker */
+    _Alignas(64) _Atomic uint64_t produced;
+    /* checker: written per outcome, on lines of their own */
+    _Alignas(64) _Atomic uint64_t seen;
     uint8_t *done; /* bitmap: outcome seen */
     uint64_t *lat;
     uint64_t nlat, lat_every;
     uint64_t first_ns, last_ns, dups;
     /* system under test */
-    volatile sig_atomic_t stop;
+    _Alignas(64) volatile sig_atomic_t stop;
     pthread_t sut;
     lp_err_t sut_err;
     /* soak RSS samples */
@@ -225,7 +233,7 @@ static void *feeder_main(void *arg)
             feeder_warm_up(r, &t0);
         if ((r->feed_err = feeder_lead(g, &a, i, id, &out)) != LP_OK)
             break;
-        r->stamp[i % BE_RING] = lp_bench_now_ns();
+        r->stamp[i & r->ring_mask] = lp_bench_now_ns();
         if (!produce(p, r->in_topic, id, BE_ID_LEN, out.data, out.len))
             r->feed_err = LP_E_KAFKA;
         atomic_store_explicit(&r->produced, i + 1, memory_order_release);
@@ -341,11 +349,30 @@ static void check_outcome(be_run *r, const rd_kafka_message_t *m, uint64_t now)
     r->done[i / 8] |= (uint8_t)(1u << (i % 8));
     uint64_t seen = atomic_load(&r->seen) + 1;
     if (i > 0 && i % r->lat_every == 0 && r->nlat < BE_LAT_MAX)
-        r->lat[r->nlat++] = now - r->stamp[i % BE_RING];
+        r->lat[r->nlat++] = now - r->stamp[i & r->ring_mask];
     if (i == 0)
         r->first_ns = now; /* the warm-up lead: the clock starts here */
     r->last_ns = now;
     atomic_store(&r->seen, seen);
+}
+
+/* The input topic's partitions: --partitions, or the largest thread count. */
+static int input_partitions(const lp_bench_opts *o)
+{
+    if (o->partitions > 0)
+        return o->partitions;
+    int parts = 1;
+    for (int i = 0; i < o->nthreads; i++)
+        if (o->threads[i] > parts)
+            parts = o->threads[i];
+    return parts;
+}
+
+/* Adds every partition of topic to l, from the beginning. */
+static void assign_all(rd_kafka_topic_partition_list_t *l, const char *topic, int parts)
+{
+    for (int p = 0; p < parts; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
 }
 
 static rd_kafka_t *checker_new(const be_run *r)
@@ -354,17 +381,13 @@ static rd_kafka_t *checker_new(const be_run *r)
     if (!c)
         return NULL;
     const lp_topics *t = lp_pipeline_topics(r->pl);
-    const char *names[2] = {t->routed, t->rejected};
-    int ntopics = 2, parts = BE_OUT_PARTS;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     if (r->mode == BE_PASSTHROUGH) {
-        names[0] = BE_PT_TOPIC;
-        ntopics = 1;
-        parts = r->o->partitions;
+        assign_all(l, BE_PT_TOPIC, input_partitions(r->o));
+    } else {
+        assign_all(l, t->routed, BE_ROUTED_PARTS);
+        assign_all(l, t->rejected, 1);
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(ntopics * parts);
-    for (int i = 0; i < ntopics; i++)
-        for (int p = 0; p < parts; p++)
-            rd_kafka_topic_partition_list_add(l, names[i], p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
     return c;
@@ -415,12 +438,14 @@ static lp_err_t checker_run(be_run *r, rd_kafka_t *c)
 static lp_err_t run_topics(be_run *r)
 {
     const lp_topics *t = lp_pipeline_topics(r->pl);
-    lp_err_t rc = lp_broker_create_topic(r->broker, r->in_topic, r->o->partitions);
+    int in_parts = input_partitions(r->o);
+    lp_err_t rc = lp_broker_create_topic(r->broker, r->in_topic, in_parts);
     const char *outs[] = {t->routed, t->nurture, t->rejected};
+    const int out_parts[] = {BE_ROUTED_PARTS, 1, 1};
     for (int i = 0; i < 3 && rc == LP_OK; i++)
-        rc = lp_broker_create_topic(r->broker, outs[i], BE_OUT_PARTS);
+        rc = lp_broker_create_topic(r->broker, outs[i], out_parts[i]);
     if (rc == LP_OK && r->mode == BE_PASSTHROUGH)
-        rc = lp_broker_create_topic(r->broker, BE_PT_TOPIC, r->o->partitions);
+        rc = lp_broker_create_topic(r->broker, BE_PT_TOPIC, in_parts);
     if (rc != LP_OK)
         fprintf(stderr, "leadpipe bench: %s\n", lp_broker_error(r->broker));
     return rc;
@@ -438,7 +463,13 @@ static lp_err_t run_open(be_run *r, int k)
     r->in_topic = lp_pipeline_topics(r->pl)->input;
     snprintf(r->group, sizeof(r->group), "leadpipe-bench-%s-%d-%d-%d",
              r->mode == BE_LEADPIPE ? "e2e" : "raw", (int)getpid(), r->threads, k);
-    r->stamp = malloc(BE_RING * sizeof(uint64_t));
+    /* lead i's stamp is overwritten when lead i + ring is produced, which
+     * the window allows only once ring - window later leads have come out */
+    uint64_t ring = 1024;
+    while (ring < (uint64_t)BE_RING_PER_WINDOW * r->o->window)
+        ring *= 2;
+    r->ring_mask = ring - 1;
+    r->stamp = malloc(ring * sizeof(uint64_t));
     r->done = calloc(r->n / 8 + 1, 1);
     r->lat_every = r->n / BE_LAT_MAX + 1;
     r->lat = malloc(BE_LAT_MAX * sizeof(uint64_t));

@@ -21,6 +21,9 @@
  * generator. Threads generate a batch, meet at a barrier, run the chain,
  * meet again; a round lasts as long as its slowest thread, so load
  * imbalance and contention (the dedupe stripes) count against the rate.
+ * Each thread allocates its own state on its own thread (see sc_thread), so
+ * that the threads share no written cache line but the dedupe table's, as
+ * the runtime's workers do.
  *
  * Threads: lp_bench_stages() runs on the caller's thread; lp_bench_scaling()
  * starts and joins its own.
@@ -445,8 +448,15 @@ lp_err_t lp_bench_stages(lp_bench_report *rep)
 
 typedef struct sc_shared sc_shared;
 
+/*
+ * One thread of the scaling bench. Each sits on cache lines of its own, and
+ * everything it writes per lead (worker, arena, batch, output buffer) is
+ * allocated by the thread itself, so the allocator takes it from that
+ * thread's arena: the only memory the threads share while they run is the
+ * pipeline, which is read-only but for the dedupe table.
+ */
 typedef struct sc_thread {
-    pthread_t th;
+    _Alignas(64) pthread_t th;
     int id;
     sc_shared *sh;
     bs_batch batch;
@@ -458,6 +468,7 @@ typedef struct sc_thread {
 
 struct sc_shared {
     const lp_pipeline *pl;
+    const lp_bench_opts *o;
     lp_run_info ri;
     pthread_barrier_t bar;
     uint32_t batch;
@@ -477,36 +488,11 @@ static void sc_round_end(sc_shared *sh)
     sh->wall += max;
 }
 
-static void *sc_main(void *arg)
+static lp_err_t sc_thread_init(sc_thread *t)
 {
-    sc_thread *t = arg;
-    sc_shared *sh = t->sh;
-    uint64_t rounds = (sh->per_thread + sh->batch - 1) / sh->batch;
-    for (uint64_t r = 0; r < rounds; r++) {
-        uint64_t left = sh->per_thread - r * sh->batch;
-        if (t->err == LP_OK)
-            t->err = batch_fill(&t->batch, left < sh->batch ? (uint32_t)left : sh->batch);
-        lp_arena_reset(lp_worker_arena(t->w));
-        pthread_barrier_wait(&sh->bar);
-        uint64_t t0 = lp_bench_now_ns();
-        for (uint32_t i = 0; i < t->batch.n && t->err == LP_OK; i++)
-            t->err = chain_one(sh->pl, t->w, &sh->ri, batch_lead(&t->batch, i), t->batch.len[i],
-                               t->batch.first + i, &t->out);
-        t->dur = lp_bench_now_ns() - t0;
-        if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
-            sc_round_end(sh);
-    }
-    return NULL;
-}
-
-static lp_err_t sc_thread_init(sc_thread *t, sc_shared *sh, int id, const lp_bench_opts *o)
-{
-    memset(t, 0, sizeof(*t));
-    t->id = id;
-    t->sh = sh;
     lp_buf_init(&t->out);
-    t->w = lp_worker_new(sh->pl);
-    lp_err_t rc = batch_init(&t->batch, sh->batch, o->seed + (uint64_t)id * 7919);
+    t->w = lp_worker_new(t->sh->pl);
+    lp_err_t rc = batch_init(&t->batch, t->sh->batch, t->sh->o->seed + (uint64_t)t->id * 7919);
     return rc == LP_OK && !t->w ? LP_E_NOMEM : rc;
 }
 
@@ -517,35 +503,61 @@ static void sc_thread_free(sc_thread *t)
     lp_buf_free(&t->out);
 }
 
+/* Runs this thread's rounds: generate a batch (untimed), then the chain on
+ * it, in step with the other threads. A thread that failed to set up still
+ * meets every barrier, with nothing to do. */
+static void *sc_main(void *arg)
+{
+    sc_thread *t = arg;
+    sc_shared *sh = t->sh;
+    uint64_t rounds = (sh->per_thread + sh->batch - 1) / sh->batch;
+    lp_err_t err = sc_thread_init(t);
+    for (uint64_t r = 0; r < rounds; r++) {
+        uint64_t left = sh->per_thread - r * sh->batch;
+        if (err == LP_OK)
+            err = batch_fill(&t->batch, left < sh->batch ? (uint32_t)left : sh->batch);
+        if (err == LP_OK)
+            lp_arena_reset(lp_worker_arena(t->w));
+        uint32_t n = err == LP_OK ? t->batch.n : 0;
+        pthread_barrier_wait(&sh->bar);
+        uint64_t t0 = lp_bench_now_ns();
+        for (uint32_t i = 0; i < n && err == LP_OK; i++)
+            err = chain_one(sh->pl, t->w, &sh->ri, batch_lead(&t->batch, i), t->batch.len[i],
+                            t->batch.first + i, &t->out);
+        t->dur = lp_bench_now_ns() - t0;
+        if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
+            sc_round_end(sh);
+    }
+    sc_thread_free(t);
+    t->err = err;
+    return NULL;
+}
+
 /* One run of the chain on n threads over opts.leads leads; the rate in *rate. */
 static lp_err_t scale_once(const lp_bench_opts *o, int n, double *rate)
 {
-    sc_shared sh = {.batch = o->batch, .n = n, .per_thread = (o->leads + (uint64_t)n - 1) / (uint64_t)n};
+    sc_shared sh = {.o = o, .batch = o->batch, .n = n,
+                    .per_thread = (o->leads + (uint64_t)n - 1) / (uint64_t)n};
     lp_pipeline *pl = NULL;
     lp_err_t rc = load_pipeline(o, &pl);
-    sh.t = calloc((size_t)n, sizeof(sc_thread));
+    sh.t = rc == LP_OK ? aligned_alloc(_Alignof(sc_thread), (size_t)n * sizeof(sc_thread)) : NULL;
     if (rc != LP_OK || !sh.t) {
         lp_pipeline_free(pl);
-        free(sh.t);
         return rc != LP_OK ? rc : LP_E_NOMEM;
     }
+    memset(sh.t, 0, (size_t)n * sizeof(sc_thread));
     sh.pl = pl;
     sh.ri = (lp_run_info){lp_pipeline_name(pl), lp_pipeline_version(pl)};
     pthread_barrier_init(&sh.bar, NULL, (unsigned)n);
-    int started = 0;
-    for (int i = 0; i < n && rc == LP_OK; i++)
-        if ((rc = sc_thread_init(&sh.t[i], &sh, i, o)) == LP_OK)
-            started++;
-    if (rc == LP_OK)
-        for (int i = 0; i < n; i++)
-            pthread_create(&sh.t[i].th, NULL, sc_main, &sh.t[i]);
-    for (int i = 0; i < n && rc == LP_OK; i++)
-        pthread_join(sh.t[i].th, NULL);
     for (int i = 0; i < n; i++) {
-        if (rc == LP_OK && sh.t[i].err != LP_OK)
+        sh.t[i].id = i;
+        sh.t[i].sh = &sh;
+        pthread_create(&sh.t[i].th, NULL, sc_main, &sh.t[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(sh.t[i].th, NULL);
+        if (rc == LP_OK)
             rc = sh.t[i].err;
-        if (i <= started && i < n)
-            sc_thread_free(&sh.t[i]);
     }
     *rate = sh.wall ? (double)(sh.per_thread * (uint64_t)n) * 1e9 / (double)sh.wall : 0;
     pthread_barrier_destroy(&sh.bar);

@@ -1,4 +1,4 @@
-"""Smoke test of `leadpipe bench`: the stages and e2e benches run on small
+"""Smoke test of `leadpipe bench`: the stages, scaling and e2e benches run on small
 inputs, print their tables, and write JSON in the documented schema
 (bench/README.md) with positive numbers. Nothing here is timed: the figures
 depend on the machine, only their presence and sign are checked.
@@ -115,6 +115,20 @@ class BenchE2eTest(unittest.TestCase):
             self.assertLessEqual(lat["p50"], lat["p99"])
         self.assertGreater(d["memory"]["e2e_peak_rss_mib"], 0)
         self.assertIn("passthrough", p.stdout)
+
+    def test_scaling_on_two_threads(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "scaling.json")
+            bench("scaling", "--leads", "6000", "--threads", "1,2", "--runs", "1", "--batch",
+                  "1000", "--json", path)
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        self.assertEqual([s["threads"] for s in d["scaling"]], [1, 2])
+        for s in d["scaling"]:
+            with self.subTest(threads=s["threads"]):
+                self.assertGreater(s["leads_per_s"], 0)
+                self.assertGreater(s["efficiency"], 0)
+        self.assertAlmostEqual(d["scaling"][0]["speedup"], 1.0)
 
     def test_usage_errors_exit_2(self):
         p = subprocess.run([BIN, "bench", "nonsense"], capture_output=True, text=True)
