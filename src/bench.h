@@ -103,6 +103,10 @@ typedef struct lp_bench_report {
     lp_bench_row rows[LP_BENCH_ROWS_MAX]; /* baseline, codec, stages..., chain */
     int nrows;
     lp_bench_latency chain_lat; /* per lead, decode -> outputs encoded (sampled) */
+    /* Enrichment in the chain, over every run: leads answered from the cache,
+     * and leads that missed and would have waited on a provider (the bench
+     * rejects those instead). Both 0 when the pipeline does not enrich. */
+    uint64_t chain_enrich_cached, chain_enrich_parked;
     lp_bench_e2e e2e[LP_BENCH_THREADS_MAX];
     int ne2e;
     lp_bench_scale scale[LP_BENCH_THREADS_MAX];

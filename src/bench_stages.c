@@ -67,6 +67,11 @@ typedef struct bs_acc {
 } bs_acc;
 
 /* Everything one run of `bench stages` needs. */
+/* What enrichment did for the chain's leads: a warm cache answers them all. */
+typedef struct bs_enrich_tally {
+    uint64_t cached, parked;
+} bs_enrich_tally;
+
 typedef struct bs_run {
     lp_pipeline *pl_chain, *pl_stages;
     lp_worker *w_chain, *w_stages;
@@ -79,6 +84,7 @@ typedef struct bs_run {
     bs_acc acc[ROW_COUNT];
     uint64_t *lat; /* chain latency samples, ns */
     uint64_t nlat, cap_lat;
+    bs_enrich_tally enrich; /* the chain's leads, summed over runs */
 } bs_run;
 
 static const char *const row_names[ROW_COUNT] = {
@@ -172,14 +178,24 @@ static void decode_record(lp_record *r, const char *buf, uint32_t len, uint64_t 
         r->processed_at_ms = r->lead.v[LP_F_RECEIVED_AT].i + 1000;
 }
 
-/* One lead, decode to encoded outputs: the unit the chain rate counts. */
+/*
+ * One lead, decode to encoded outputs: the unit the chain rate counts. A lead
+ * that would wait on slow I/O (a cache miss going to a provider) is rejected
+ * instead, and counted in tally when one is given.
+ */
 static lp_err_t chain_one(const lp_pipeline *pl, lp_worker *w, const lp_run_info *ri,
-                          const char *buf, uint32_t len, uint64_t idx, lp_buf *out)
+                          const char *buf, uint32_t len, uint64_t idx, lp_buf *out,
+                          bs_enrich_tally *tally)
 {
     lp_record r;
     decode_record(&r, buf, len, idx, lp_worker_arena(w));
-    if (lp_pipeline_process(pl, w, &r) == LP_E_PARK)
+    if (lp_pipeline_process(pl, w, &r) == LP_E_PARK) {
+        if (tally)
+            tally->parked++;
         lp_record_reject(&r, (lp_stage_id)r.next_stage, LP_E_INTERNAL, "parked in a bench");
+    } else if (tally && r.enrich_status == LP_AUX_CACHED) {
+        tally->cached++;
+    }
     return emit(&r, ri, out);
 }
 
@@ -227,7 +243,7 @@ static lp_err_t chain_sampled(bs_run *run, const bs_batch *b, uint32_t i)
 {
     uint64_t t = lp_bench_now_ns();
     lp_err_t rc = chain_one(run->pl_chain, run->w_chain, &run->ri, batch_lead(b, i), b->len[i],
-                            b->first + i, &run->out);
+                            b->first + i, &run->out, &run->enrich);
     if (run->nlat < run->cap_lat)
         run->lat[run->nlat++] = lp_bench_now_ns() - t;
     return rc;
@@ -240,7 +256,7 @@ static lp_err_t time_chain(bs_run *run, const bs_batch *b)
     uint64_t t0 = lp_bench_now_ns(), c0 = lp_bench_thread_cpu_ns();
     for (uint32_t i = 0; i < b->n && rc == LP_OK; i++)
         rc = i % LAT_EVERY ? chain_one(run->pl_chain, run->w_chain, &run->ri, batch_lead(b, i),
-                                       b->len[i], b->first + i, &run->out)
+                                       b->len[i], b->first + i, &run->out, &run->enrich)
                            : chain_sampled(run, b, i);
     acc_add(&run->acc[ROW_CHAIN], t0, c0, b->n);
     return rc;
@@ -435,6 +451,8 @@ lp_err_t lp_bench_stages(lp_bench_report *rep)
     if (rc == LP_OK) {
         finish_rows(rep, accs, o->runs);
         lp_bench_latency_from(run.lat, run.nlat, &rep->chain_lat);
+        rep->chain_enrich_cached = run.enrich.cached;
+        rep->chain_enrich_parked = run.enrich.parked;
     } else {
         rep->nrows = 0;
         fprintf(stderr, "leadpipe bench stages: %s\n", lp_err_str(rc));
@@ -523,7 +541,7 @@ static void *sc_main(void *arg)
         uint64_t t0 = lp_bench_now_ns();
         for (uint32_t i = 0; i < n && err == LP_OK; i++)
             err = chain_one(sh->pl, t->w, &sh->ri, batch_lead(&t->batch, i), t->batch.len[i],
-                            t->batch.first + i, &t->out);
+                            t->batch.first + i, &t->out, NULL);
         t->dur = lp_bench_now_ns() - t0;
         if (pthread_barrier_wait(&sh->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
             sc_round_end(sh);
