@@ -571,19 +571,28 @@ static int read_kept(lp_cache *c, int t, lp_str key, cache_slot **out)
     return read_raw(c, s, t, key, slot_keep, s);
 }
 
-lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms,
-                      lp_str *value, bool *negative)
+/* Reads key of the table called table into the thread's slot, *out. */
+static lp_err_t read_named(lp_cache *c, const char *table, lp_str key, cache_slot **out)
 {
     int t = lp_cache_table_index(table);
     lp_err_t err = lookup_args(c, t, key);
     if (err != LP_OK)
         return err;
-    cache_slot *s;
-    int rc = read_kept(c, t, key, &s);
+    int rc = read_kept(c, t, key, out);
     if (rc == MDB_NOTFOUND)
         return LP_E_EOF;
     if (rc)
         return rc == ENOMEM ? LP_E_NOMEM : LP_E_CACHE;
+    return LP_OK;
+}
+
+lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms,
+                      lp_str *value, bool *negative)
+{
+    cache_slot *s;
+    lp_err_t err = read_named(c, table, key, &s);
+    if (err != LP_OK)
+        return err;
     lp_cache_entry e;
     if (!lp_cache_decode(s->buf, s->len, &e) || !lp_cache_entry_live(&e, now_ms))
         return LP_E_EOF;
@@ -594,14 +603,10 @@ lp_err_t lp_cache_get(lp_cache *c, const char *table, lp_str key, int64_t now_ms
 
 lp_err_t lp_cache_peek(lp_cache *c, const char *table, lp_str key, lp_cache_entry *e)
 {
-    int t = lp_cache_table_index(table);
-    lp_err_t err = lookup_args(c, t, key);
+    cache_slot *s;
+    lp_err_t err = read_named(c, table, key, &s);
     if (err != LP_OK)
         return err;
-    cache_slot *s;
-    int rc = read_kept(c, t, key, &s);
-    if (rc)
-        return rc == MDB_NOTFOUND ? LP_E_EOF : LP_E_CACHE;
     if (!lp_cache_decode(s->buf, s->len, e))
         return LP_E_CACHE;
     e->key = key;
