@@ -64,6 +64,7 @@ struct lp_pipeline {
     lp_named_set *sets;
     size_t nsets;
     void *state[LP_STAGE_COUNT]; /* compiled state of each stage */
+    bool has[LP_STAGE_COUNT];    /* the stage does something in this pipeline */
     lp_stage_ctx ctx;            /* owns the compiled expressions */
     lp_expr_pool *pool;          /* what the expressions share; freed after them */
 };
@@ -319,8 +320,11 @@ static void compile_sections(lp_pipeline *pl, lp_diag *d, const char *path, stru
     pl->ctx.root = root;
     for (int s = 0; s < LP_STAGE_COUNT; s++) {
         const lp_stage_def *def = lp_chain[s];
-        if (def)
-            pl->state[s] = def->compile(&pl->ctx, lp_conf_get(root, def->section));
+        if (!def)
+            continue;
+        struct fy_node *section = lp_conf_get(root, def->section);
+        pl->state[s] = def->compile(&pl->ctx, section);
+        pl->has[s] = section || !def->optional;
     }
 }
 
@@ -519,6 +523,11 @@ void lp_pipeline_submit(const lp_pipeline *pl, lp_parked *p, lp_park_queue *q)
     /* a stage that cannot park has parked: answer at once, degraded */
     p->rec.park_status = LP_E_INTERNAL;
     lp_park_queue_push(q, p);
+}
+
+bool lp_pipeline_has_stage(const lp_pipeline *pl, lp_stage_id s)
+{
+    return (unsigned)s < LP_STAGE_COUNT && lp_chain[s] && pl->has[s];
 }
 
 bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp_stage_id s)

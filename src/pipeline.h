@@ -113,8 +113,14 @@ lp_err_t lp_pipeline_process(const lp_pipeline *pl, lp_worker *w, lp_record *r);
 void lp_pipeline_submit(const lp_pipeline *pl, lp_parked *p, lp_park_queue *q);
 
 /*
+ * True when stage s does something in this pipeline: every stage of the
+ * chain does, except optional ones (enrich, llm) without their section.
+ */
+bool lp_pipeline_has_stage(const lp_pipeline *pl, lp_stage_id s);
+
+/*
  * Runs one stage on a record, for benchmarks and tests. Returns false when
- * the chain has no such stage (enrich and llm until they are configured).
+ * the chain has no such stage.
  * The record's outcome is whatever that stage alone made of it.
  */
 bool lp_pipeline_run_stage(const lp_pipeline *pl, lp_worker *w, lp_record *r, lp_stage_id s);

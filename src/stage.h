@@ -78,6 +78,8 @@ typedef struct lp_stage_def {
      * stage it is forgotten.
      */
     bool keeps_strings;
+    /* True when the stage does nothing unless the pipeline has its section. */
+    bool optional;
 } lp_stage_def;
 
 /*

@@ -543,5 +543,6 @@ const lp_stage_def lp_stage_enrich = {
     .run = enrich_run,
     .submit = enrich_submit,
     .report = enrich_report,
+    .optional = true,
     .free = enrich_free,
 };

@@ -786,4 +786,5 @@ const lp_stage_def lp_stage_llm = {
     .submit = llm_submit,
     .free = llm_free,
     .report = llm_report,
+    .optional = true,
 };
