@@ -12,14 +12,13 @@ import unittest
 SRC = os.environ.get("LP_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("LP_BINARY", os.path.join(SRC, "build", "leadpipe"))
 
-# enrich and llm are in the chain; with no section in the pipeline they cost next to nothing
-STAGES = ["generic", "codec", "validate", "dedupe", "enrich", "score", "qualify", "llm", "route",
-          "nurture"]
+# The default pipeline configures neither enrich nor llm, so the bench leaves them out.
+STAGES = ["generic", "codec", "validate", "dedupe", "score", "qualify", "route", "nurture"]
 
 
-def bench(*args, timeout=120):
+def bench(*args, timeout=120, cwd=None):
     p = subprocess.run([BIN, "bench", *args, "--quiet"], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, cwd=cwd)
     if p.returncode != 0:
         raise AssertionError(f"bench {args} exited {p.returncode}:\n{p.stderr}")
     return p
@@ -89,6 +88,25 @@ class BenchStagesTest(unittest.TestCase):
         self.assertIn("target 20000 leads/day", out)
         for name in STAGES + ["chain"]:
             self.assertIn(name, out)
+
+
+class BenchEnrichTest(unittest.TestCase):
+    def test_an_enrich_pipeline_times_the_stage_and_says_how_warm_the_cache_was(self):
+        """A cold cache: every lookup misses, and the report says so rather than
+        passing off the rejected leads' short path as the chain's speed."""
+        pipeline = os.path.abspath(os.path.join(SRC, "pipelines", "enrich.yaml"))
+        with tempfile.TemporaryDirectory() as tmp:  # its cache, data/enrich.mdb, lands here
+            path = os.path.join(tmp, "out.json")
+            p = bench("stages", "-c", pipeline, "--leads", "2000", "--runs", "1", "--json", path,
+                      cwd=tmp)
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        self.assertIn("enrich", {r["name"] for r in d["stages"]})
+        self.assertNotIn("llm", {r["name"] for r in d["stages"]})
+        self.assertEqual(d["chain"]["enrich_cached"], 0)
+        self.assertGreater(d["chain"]["enrich_missed"], 1800)  # less the invalid and duplicate leads
+        self.assertIn("chain enrichment: 0.0% of looked-up leads answered from the cache", p.stdout)
+        self.assertIn("warm the cache", p.stdout)
 
 
 class BenchE2eTest(unittest.TestCase):
