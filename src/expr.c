@@ -22,7 +22,10 @@
  * a small memo of set hashes (one entry per scalar field, a few for list
  * items), valid from one lp_expr_scratch_reset() to the next. Each "in"
  * leaf keeps a 64-bit summary of its set's hashes, which rejects most
- * non-members without calling into the set.
+ * non-members without calling into the set. A list field's items are hashed
+ * together, into the scratch, the first time the lead's list meets an "in";
+ * the list's own summary of its items' hashes then rejects most sets
+ * ("technologies in $crm") without a walk over the items.
  *
  * Regexes are compiled with PCRE2_MATCH_INVALID_UTF so that the JIT fast path
  * (pcre2_jit_match, which skips PCRE2's UTF check) stays safe on bytes that
@@ -438,10 +441,62 @@ static inline bool text_test(const lp_expr_node *n, unsigned slot, const char *s
     }
 }
 
+/*
+ * The memo entry of list field f's value v, with every item's set hash in
+ * sc->item_hash and their summary in list_bits: computed by the first "in"
+ * test of the list in a lead, read by the others. A list whose items no
+ * longer fit gets list_off LIST_UNHASHED.
+ */
+static const lp_expr_memo *list_memo(lp_expr_scratch *sc, unsigned f, const lp_val *v)
+{
+    lp_expr_memo *m = memo_entry(sc, f, (const char *)v->list, v->len);
+    if (m->flags & MEMO_LIST)
+        return m;
+    m->flags |= MEMO_LIST;
+    m->list_bits = 0;
+    m->list_off = LIST_UNHASHED;
+    if (v->len > LP_EXPR_ITEM_HASHES - sc->items_used)
+        return m;
+    m->list_off = sc->items_used;
+    sc->items_used += v->len;
+    for (uint32_t k = 0; k < v->len; k++) {
+        uint64_t h = lp_strset_hash(v->list[k].ptr, v->list[k].len);
+        sc->item_hash[m->list_off + k] = h;
+        m->list_bits |= 1ull << (h >> 58);
+    }
+    return m;
+}
+
+/*
+ * "in" on a list field, negated when neg: any item a member. When no
+ * item's summary bit is one of the set's (the usual case), the answer comes
+ * without reading an item; otherwise only items whose own bit is the set's
+ * are probed, with the hashes the memo keeps.
+ */
+static bool list_in(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *sc, bool *done)
+{
+    const lp_expr_memo *m = list_memo(sc, n->field, v);
+    *done = m->list_off != LIST_UNHASHED;
+    if (!*done || !(m->list_bits & n->u.in.bits))
+        return false;
+    const uint64_t *h = &sc->item_hash[m->list_off];
+    for (uint32_t k = 0; k < v->len; k++)
+        if (((n->u.in.bits >> (h[k] >> 58)) & 1) &&
+            lp_strset_has_hashed(n->u.in.set, h[k], v->list[k].ptr, v->list[k].len))
+            return true;
+    return false;
+}
+
 /* A string leaf on a list field: any item passes (none, when negated). */
 static NOINLINE bool list_leaf(const lp_expr_node *n, const lp_val *v, lp_expr_scratch *sc)
 {
     bool hit = false;
+    if (n->op == OP_STR_IN && sc && sc->gen) {
+        bool done;
+        hit = list_in(n, v, sc, &done);
+        if (done)
+            return hit != ((n->flags & NF_NEG) != 0);
+    }
     for (uint32_t k = 0; k < v->len && !hit; k++)
         hit = text_test(n, MEMO_ITEM, v->list[k].ptr, v->list[k].len, sc, false);
     return hit != ((n->flags & NF_NEG) != 0);
@@ -615,6 +670,7 @@ fail:
 void lp_expr_scratch_reset(lp_expr_scratch *s)
 {
     s->gen++;
+    s->items_used = 0;
 }
 
 /* Frees a scratch created by lp_expr_scratch_new. NULL is ok. */

@@ -198,6 +198,11 @@ struct lp_expr {
 #define MEMO_HASH 0x1u  /* hash is set */
 #define MEMO_WORDS 0x2u /* ascii and starts are set */
 #define MEMO_ALTS 0x4u  /* ascii, alts and alts_of are set */
+#define MEMO_LIST 0x8u  /* list_bits and list_off are set (the entry of a list field) */
+
+/* Item hashes a scratch keeps per lead; a lead's lists beyond that are hashed per test. */
+#define LP_EXPR_ITEM_HASHES 256u
+#define LIST_UNHASHED UINT32_MAX /* list_off of a list whose items did not fit */
 
 /* What evaluation learnt about one string value, remembered for one lead. */
 typedef struct lp_expr_memo {
@@ -208,6 +213,8 @@ typedef struct lp_expr_memo {
     uint64_t letters; /* bit (b & 63) for the byte b at each of those starts */
     uint64_t alts;   /* the alternations of alts_of that match (ASCII values of <= 64 bytes) */
     const lp_expr_falts *alts_of;
+    uint64_t list_bits; /* list field: bit (h >> 58) of each item's set hash h */
+    uint32_t list_off;  /* list field: its item hashes start at item_hash[list_off] */
     uint32_t len;
     uint8_t flags;   /* MEMO_* */
     bool ascii;      /* no byte >= 0x80 */
@@ -218,7 +225,9 @@ struct lp_expr_scratch {
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
     uint64_t gen; /* bumped per lead by lp_expr_scratch_reset; 0: no memo */
+    uint32_t items_used; /* item_hash entries taken by this lead's lists */
     lp_expr_memo memo[LP_EXPR_MEMO];
+    uint64_t item_hash[LP_EXPR_ITEM_HASHES]; /* set hashes of list items, per lead */
 };
 
 /* ASCII lower case, branch-free; bytes >= 0x80 are left alone. */

@@ -358,6 +358,12 @@ static const char *const diff_rules[] = {
     "employee_count <= 50", "not (technologies in [\"aws\", \"gcp\"])",
     "not (title contains \"vice\")", "not (seniority == \"vp\")", "opted_out != true",
     "title ~ /\\bvp\\b/i or true", "not (employee_count between 10 and 100)",
+    /* several sets on one list field, hashed once per lead (appended: both_ways keeps its indices) */
+    "technologies in [\"hubspot\", \"marketo\", \"pardot\"]",
+    "technologies in [\"snowflake\", \"dbt\", \"looker\", \"aws\"]",
+    "technologies in [\"HUBSPOT\u00e9\", \"\", \"salesforce \"]",
+    "not (technologies in [\"salesforce\", \"gcp\"])",
+    "technologies in $tier1",
 };
 
 /* Words of the extra alternations; the generated values are made of pieces[]. */
@@ -381,6 +387,31 @@ static void extra_rule(char *buf, size_t cap, size_t k)
     snprintf(buf, cap, shapes[k % 5], a, b);
 }
 
+/* Items of the generated technology lists: members of the rules' sets in other cases too. */
+static const char *const tech_words[] = {
+    "salesforce", "HubSpot", "PIPEDRIVE", "aws", "GCP", "Azure", "marketo", "snowflake",
+    "salesforce ", "hubspot\xc3\xa9", "\xff", "", "aws-cloud-services-platform-with-a-name-longer-"
+    "than-sixty-four-bytes-in-all", "forcefield", "pardot", "dbt", "looker", "Gb"};
+
+/*
+ * Some leads get a technology list of 0, 1, 3, 40 or 300 items instead (the
+ * last more than the scratch keeps hashes for): set members in any case,
+ * near misses, empty, non-ASCII and long items.
+ */
+static void mutate_tech(lp_lead *l, uint64_t st, lp_str *items)
+{
+    static const uint32_t counts[] = {0, 1, 3, 40, 300};
+    uint32_t count = counts[(st >> 40) % 5];
+    for (uint32_t i = 0; i < count; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        const char *w = tech_words[(st >> 33) % (sizeof(tech_words) / sizeof(tech_words[0]))];
+        items[i] = (lp_str){w, strlen(w)};
+    }
+    l->v[LP_F_TECHNOLOGIES].list = items;
+    l->v[LP_F_TECHNOLOGIES].len = count;
+    l->present |= 1ull << LP_F_TECHNOLOGIES;
+}
+
 /*
  * Some leads get a title or department made of pieces[] instead: non-ASCII
  * bytes, values longer than 64 bytes, words glued by '_' and '-'.
@@ -388,6 +419,9 @@ static void extra_rule(char *buf, size_t cap, size_t k)
 static void mutate_lead(lp_lead *l, uint32_t k, char *title, char *dept, size_t cap)
 {
     uint64_t st = 0x2545f4914f6cdd1dull * (k + 1);
+    static lp_str items[300];
+    if (k % 5 == 3)
+        mutate_tech(l, st, items);
     if (k % 3 == 1) {
         size_t n = 0;
         for (int r = 0; r < 3; r++)
@@ -476,6 +510,8 @@ static void memo_agrees_with_plain_evaluation_on_generated_leads(void **state)
                                        18, 21, 22, 29, 30, 37, 38, 39, 40, 42, 43, 44};
     for (size_t i = 0; i < sizeof(both_ways) / sizeof(both_ways[0]); i++)
         assert_true(hits[both_ways[i]] > 0 && hits[both_ways[i]] < NLEADS);
+    for (size_t i = NDIFF - 5; i < NDIFF; i++) /* the list-set rules appended last */
+        assert_true(hits[i] > 0 && hits[i] < NLEADS);
     size_t extra_both = 0; /* and most extra alternations, in the table and past it */
     for (size_t i = NDIFF; i < NRULES; i++)
         extra_both += hits[i] > 0 && hits[i] < NLEADS;
