@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_dir.h"
 #include "cache.h"
 
 #define T0 1700000000000LL
@@ -21,24 +22,6 @@
 static lp_str S(const char *s)
 {
     return (lp_str){s, (uint32_t)strlen(s)};
-}
-
-static char *tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/lp_cacheXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-static void rmdir_cache(const char *dir)
-{
-    char p[128];
-    snprintf(p, sizeof(p), "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
-    rmdir(dir);
 }
 
 static lp_cache *open_rw(const char *dir, size_t map)
@@ -60,7 +43,7 @@ static void put_one(lp_cache *c, const char *table, const char *k, const char *v
 static void value_reads_back_until_its_ttl_runs_out(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     put_one(c, "company", "acme.com", "\x01payload", T0, 30 * DAY_MS);
     lp_str v;
@@ -76,13 +59,13 @@ static void value_reads_back_until_its_ttl_runs_out(void **state)
     assert_int_equal(lp_cache_get(c, "person", S("acme.com"), T0, &v, &neg), LP_E_EOF);
     assert_int_equal(lp_cache_get(c, "nosuch", S("acme.com"), T0, &v, &neg), LP_E_CACHE);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void negative_entry_reads_as_known_miss_then_expires(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     put_one(c, "person", "nobody@acme.com", NULL, T0, DAY_MS);
     lp_str v;
@@ -93,13 +76,13 @@ static void negative_entry_reads_as_known_miss_then_expires(void **state)
     assert_int_equal(lp_cache_get(c, "person", S("nobody@acme.com"), T0 + DAY_MS, &v, &neg),
                      LP_E_EOF);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void map_grows_instead_of_failing(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 256 * 1024);
     size_t map0, used, file;
     assert_int_equal(lp_cache_info(c, &map0, &used, &file), LP_OK);
@@ -132,13 +115,13 @@ static void map_grows_instead_of_failing(void **state)
     c = open_rw(dir, 256 * 1024);
     assert_int_equal(lp_cache_get(c, "company", S(key), T0, &v, &neg), LP_OK);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void stat_and_purge_count_live_negative_and_expired(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     put_one(c, "company", "a.com", "A", T0, 30 * DAY_MS);
     put_one(c, "company", "b.com", "B", T0 - 40 * DAY_MS, 30 * DAY_MS);
@@ -158,13 +141,13 @@ static void stat_and_purge_count_live_negative_and_expired(void **state)
     assert_int_equal(lp_cache_stat(c, "company", T0, &st), LP_OK);
     assert_int_equal(st.entries, 2);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void meta_counters_accumulate_across_opens(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     assert_int_equal(lp_cache_meta_get(c, "hits"), 0);
     assert_int_equal(lp_cache_meta_add(c, "hits", 7, T0), LP_OK);
@@ -173,7 +156,7 @@ static void meta_counters_accumulate_across_opens(void **state)
     assert_int_equal(lp_cache_meta_add(c, "hits", 5, T0), LP_OK);
     assert_int_equal(lp_cache_meta_get(c, "hits"), 12);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void read_only_open_of_missing_cache_fails_with_path(void **state)
@@ -210,7 +193,7 @@ static void *reader(void *arg)
 static void concurrent_readers_and_growing_writer(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 128 * 1024);
     char keys[500][16];
     lp_cache_entry e[500];
@@ -240,7 +223,7 @@ static void concurrent_readers_and_growing_writer(void **state)
         assert_int_equal(ra[i].found, 2000);
     }
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 typedef struct seen {
@@ -262,7 +245,7 @@ static void remember(void *ud, lp_str value, bool negative)
 static void lookup_hands_the_value_over_in_place(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     put_one(c, "company", "acme.com", "\x01payload", T0, DAY_MS);
     put_one(c, "person", "nobody@acme.com", NULL, T0, DAY_MS);
@@ -298,13 +281,13 @@ static void lookup_hands_the_value_over_in_place(void **state)
     assert_int_equal(lp_cache_table_index("company"), LP_CACHE_COMPANY);
     assert_int_equal(lp_cache_table_index("meta"), LP_CACHE_META);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void a_lookup_after_a_put_sees_it(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     seen sn = {0};
     /* the thread's snapshot is live after this miss; the put must still show */
@@ -328,7 +311,7 @@ static void a_lookup_after_a_put_sees_it(void **state)
     assert_int_equal(lp_cache_get(c, "company", S("old.com"), T0 - DAY_MS - 1, &v, &neg),
                      LP_E_EOF);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 /* A thread that looks a key up, then idles (holding its snapshot) until told to look again. */
@@ -371,7 +354,7 @@ static void *idle_reader(void *arg)
 static void map_grows_while_an_idle_thread_holds_a_snapshot(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 128 * 1024);
     put_one(c, "company", "k1", "val", T0, 0);
     idler id = {.c = c};
@@ -405,14 +388,14 @@ static void map_grows_while_an_idle_thread_holds_a_snapshot(void **state)
     pthread_mutex_destroy(&id.mu);
     pthread_cond_destroy(&id.cv);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 /* Two opens of one directory share one environment: closing one leaves the other working. */
 static void one_directory_opened_twice_shares_its_environment(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *a = open_rw(dir, 0), *b = open_rw(dir, 0), *ro = NULL;
     assert_ptr_equal(a, b);
     lp_cache_opts o = {.read_only = true};
@@ -434,13 +417,13 @@ static void one_directory_opened_twice_shares_its_environment(void **state)
     assert_int_equal(lp_cache_open(dir, NULL, &w, err, sizeof(err)), LP_E_CACHE);
     assert_non_null(strstr(err, "read-only"));
     lp_cache_close(ro);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void another_process_writes_show_within_milliseconds(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     lp_cache *c = open_rw(dir, 0);
     seen sn = {0};
     assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("far.com"), T0, remember, &sn),
@@ -464,7 +447,7 @@ static void another_process_writes_show_within_milliseconds(void **state)
     assert_int_equal(lp_cache_lookup(c, LP_CACHE_COMPANY, S("far.com"), T0, remember, &sn),
                      LP_OK);
     lp_cache_close(c);
-    rmdir_cache(dir);
+    cache_dir_remove(dir);
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_dir.h"
 #include "enrich.h"
 #include "pipeline.h"
 #include "stage.h"
@@ -218,24 +219,6 @@ static lp_provider companies(const char *name)
     return p;
 }
 
-static char *tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/lp_enrichXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-static void rm_cache(const char *dir)
-{
-    char p[128];
-    snprintf(p, sizeof(p), "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
-    rmdir(dir);
-}
-
 typedef struct fixture {
     lp_enrich_conf conf;
     lp_provider pv[3];
@@ -254,7 +237,7 @@ static void fx_start(fixture *fx, size_t n, int64_t deadline_ms)
                                 .names = fx->names};
     for (size_t i = 0; i < n; i++)
         fx->names[i] = fx->pv[i].name;
-    fx->dir = tmpdir();
+    fx->dir = cache_dir_new();
     char err[256];
     assert_int_equal(lp_cache_open(fx->dir, NULL, &fx->cache, err, sizeof(err)), LP_OK);
     assert_int_equal(lp_enrich_svc_new(&fx->conf, fx->cache, &fx->svc), LP_OK);
@@ -266,7 +249,7 @@ static void fx_stop(fixture *fx)
     lp_enrich_svc_free(fx->svc);
     lp_park_queue_destroy(&fx->q);
     lp_cache_close(fx->cache);
-    rm_cache(fx->dir);
+    cache_dir_remove(fx->dir);
 }
 
 static void submit(fixture *fx, const char *email, const char *domain, int64_t deadline_ms)
@@ -776,7 +759,7 @@ static lp_pipeline *load_yaml(const char *text)
 static void stage_fills_only_missing_fields_from_the_cache(void **state)
 {
     (void)state;
-    char *dir = tmpdir();
+    char *dir = cache_dir_new();
     char err[256], yaml[512];
     lp_cache *c;
     assert_int_equal(lp_cache_open(dir, NULL, &c, err, sizeof(err)), LP_OK);
@@ -833,7 +816,7 @@ static void stage_fills_only_missing_fields_from_the_cache(void **state)
     assert_int_equal(m.park_status, LP_OK);
     lp_worker_free(w);
     lp_pipeline_free(pl);
-    rm_cache(dir);
+    cache_dir_remove(dir);
 }
 
 static void stage_without_section_is_skipped(void **state)
