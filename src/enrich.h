@@ -130,20 +130,14 @@ lp_err_t lp_enrich_encode(const lp_lead *l, uint64_t mask, lp_buf *out);
 lp_err_t lp_enrich_decode(lp_str in, lp_arena *a, lp_lead *out);
 
 /*
- * lp_enrich_decode() then lp_enrich_fill(), in one step and without the
- * intermediate lead: of the fields selected by mask that r's lead lacks,
+ * lp_enrich_decode() then a copy of the fields r lacks, in one step and
+ * without the intermediate lead: of the fields selected by mask that r's lead lacks,
  * those the value holds are copied into a and set on r with src as their
  * provenance; the others are only stepped over. A malformed value fills
  * nothing and returns -1; else returns how many were filled.
  * @locality any thread
  */
 int lp_enrich_merge(lp_str in, lp_arena *a, lp_record *r, uint64_t mask, uint8_t src);
-
-/*
- * Copies the fields of found selected by mask that r's lead lacks (input
- * wins), recording src as their provenance. Returns how many were filled.
- */
-int lp_enrich_fill(lp_record *r, const lp_lead *found, uint64_t mask, uint8_t src);
 
 /*
  * Maps one JSON match (a jansson json_t *) onto l with the provider's field

@@ -260,18 +260,3 @@ int lp_enrich_merge(lp_str in, lp_arena *a, lp_record *r, uint64_t mask, uint8_t
     r->lead.present |= rf.have;
     return __builtin_popcountll(rf.have);
 }
-
-int lp_enrich_fill(lp_record *r, const lp_lead *found, uint64_t mask, uint8_t src)
-{
-    uint64_t add = found->present & ~r->lead.present & mask;
-    int n = 0;
-    for (int f = 0; f < LP_F_COUNT; f++) {
-        if (!((add >> f) & 1u))
-            continue;
-        r->lead.v[f] = found->v[f];
-        r->field_src[f] = src;
-        n++;
-    }
-    r->lead.present |= add;
-    return n;
-}
